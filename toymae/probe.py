@@ -1,0 +1,121 @@
+"""Linear probes on encoder features: what do the representations know about the image's factors?
+
+Protocol (fixed before looking at any result, see README):
+- features: the encoder on the full, unmasked image, mean-pooled over patch tokens (``model.features``);
+- shape: standardised features -> logistic regression, fit on one split, scored on a held-out split;
+- position / size: standardised features -> linear regression, R^2 on the held-out split;
+- PCA-2: PCA of the (centred, unstandardised) features fit on the train split, then a standardised
+  logistic regression on those 2 components, scored on the held-out split. This turns the blog's
+  "separable in the first two principal components" into a number.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .data import ShapeBatch
+from .model import MaskedAutoencoder
+
+
+@dataclass
+class ProbeReport:
+    probe_acc: float  # shape (circle vs square) accuracy on the held-out split
+    pca2_acc: float  # accuracy of a linear classifier on the first 2 principal components
+    n_train: int
+    n_test: int
+    r2_x: float | None = None  # centre x, R^2 on the held-out split
+    r2_y: float | None = None
+    r2_size: float | None = None  # None when the size is fixed (nothing to predict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+    """(N, D) float64 features, batched, under no_grad and in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model.features(images, batch_size=batch_size).double().numpy()
+    finally:
+        model.train(was_training)
+
+
+def _classifier():
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+
+
+def shape_probe_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on nearly separable data
+        clf = _classifier().fit(train_x, train_y)
+    return float(clf.score(test_x, test_y))
+
+
+def regression_r2(
+    train_x: np.ndarray, train_t: np.ndarray, test_x: np.ndarray, test_t: np.ndarray
+) -> float | None:
+    """Held-out R^2 of a standardised linear regression; None when the target is constant."""
+    if np.ptp(train_t) < 1e-9 or np.ptp(test_t) < 1e-9:
+        return None
+    reg = make_pipeline(StandardScaler(), LinearRegression()).fit(train_x, train_t)
+    return float(r2_score(test_t, reg.predict(test_x)))
+
+
+def pca_projection(features: np.ndarray, fit_on: np.ndarray | None = None) -> np.ndarray:
+    """Project ``features`` on the first two principal components of ``fit_on`` (default: itself)."""
+    pca = PCA(n_components=2, svd_solver="full").fit(features if fit_on is None else fit_on)
+    return pca.transform(features)
+
+
+def pca2_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    pca = PCA(n_components=2, svd_solver="full").fit(train_x)
+    return shape_probe_accuracy(pca.transform(train_x), train_y, pca.transform(test_x), test_y)
+
+
+def probe_features(
+    train_x: np.ndarray,
+    train: ShapeBatch,
+    test_x: np.ndarray,
+    test: ShapeBatch,
+    regressions: bool = True,
+) -> ProbeReport:
+    ytr, yte = train.shape.numpy(), test.shape.numpy()
+    report = ProbeReport(
+        probe_acc=shape_probe_accuracy(train_x, ytr, test_x, yte),
+        pca2_acc=pca2_accuracy(train_x, ytr, test_x, yte),
+        n_train=len(train),
+        n_test=len(test),
+    )
+    if regressions:
+        for name, attr in (("r2_x", "cx"), ("r2_y", "cy"), ("r2_size", "size")):
+            t_tr, t_te = getattr(train, attr).numpy(), getattr(test, attr).numpy()
+            setattr(report, name, regression_r2(train_x, t_tr, test_x, t_te))
+    return report
+
+
+def probe_model(
+    model: MaskedAutoencoder,
+    train: ShapeBatch,
+    test: ShapeBatch,
+    regressions: bool = True,
+) -> ProbeReport:
+    """Extract features for both splits and run every probe."""
+    return probe_features(
+        extract_features(model, train.images),
+        train,
+        extract_features(model, test.images),
+        test,
+        regressions,
+    )

@@ -1,0 +1,333 @@
+"""Pretraining loop: AdamW, linear warmup + cosine decay, periodic evaluation, safe interruption.
+
+``Trainer`` owns the model, optimiser and the data generator, so a run can be checkpointed and
+resumed exactly (weights, optimiser moments, step and data-stream state are all saved).
+A ``callback`` sees every step and every evaluation; it returns ``False`` to stop the run early
+(the dashboard's stop button) and may block to pause it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data import ShapeWorldConfig, eval_set, make_generator, sample
+from .model import MAEConfig, MaskedAutoencoder, build_model, default_device
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a pretraining run."""
+
+    model: MAEConfig = field(default_factory=MAEConfig)
+    data: ShapeWorldConfig = field(default_factory=ShapeWorldConfig)
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    seed: int = 0  # initialisation and the training data stream
+    threads: int | None = None  # torch intra-op threads; None = leave torch's default
+    eval_every: int = 250  # steps between evaluations (0 = only at the end)
+    eval_size: int = 512  # images per probe split and for the held-out loss
+    # "auto": bf16 autocast where the hardware multiplies bf16 fast (CUDA, or a CPU with AMX),
+    # fp32 elsewhere. The resolved choice is recorded in the run's summary.
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.model.image_size != self.data.image_size:
+            raise ValueError(
+                f"model.image_size {self.model.image_size} != data.image_size {self.data.image_size}"
+            )
+        checks = {
+            "steps": 1 <= self.steps <= 1_000_000,
+            "batch_size": 1 <= self.batch_size <= 8192,
+            "lr": 0 < self.lr <= 1,
+            "weight_decay": 0 <= self.weight_decay <= 10,
+            "warmup_steps": self.warmup_steps >= 0,
+            "eval_every": self.eval_every >= 0,
+            "eval_size": 16 <= self.eval_size <= 100_000,
+            "threads": self.threads is None or 1 <= self.threads <= 256,
+            "precision": self.precision in PRECISIONS,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(
+                "invalid TrainConfig values: " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        model = MAEConfig(**d.pop("model", {}))
+        data = dict(d.pop("data", {}))
+        if data.get("size_range") is not None:
+            data["size_range"] = tuple(data["size_range"])
+        return cls(model=model, data=ShapeWorldConfig(**data), **d)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Pick fp32 or bf16 for ``auto``: bf16 only where it is measurably faster (bench/throughput.py)."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_amx() else "fp32"
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warmup to ``lr`` then cosine decay to zero at ``steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@dataclass
+class StepInfo:
+    step: int  # steps completed so far
+    total_steps: int
+    loss: float
+    lr: float
+    images_per_s: float
+    eval: dict | None = None  # set on evaluation steps: held_out_loss, probe_acc, pca2_acc
+
+
+@dataclass
+class EvalSet:
+    """Fixed held-out images for the loss and the probe (train/test splits, disjoint from training)."""
+
+    probe_train: object
+    probe_test: object
+    mask_generator_seed: int = 12345
+
+
+def make_eval_sets(config: TrainConfig, seed: int = 0) -> EvalSet:
+    return EvalSet(
+        probe_train=eval_set(config.eval_size, config.data, seed, "probe-train"),
+        probe_test=eval_set(config.eval_size, config.data, seed, "probe-test"),
+    )
+
+
+class Trainer:
+    """Holds a run's full state; ``run`` trains until ``config.steps`` or until stopped."""
+
+    def __init__(self, config: TrainConfig, device: str | torch.device | None = None) -> None:
+        self.config = config
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model: MaskedAutoencoder = build_model(config.model, config.seed, self.device)
+        self.optimizer = torch.optim.AdamW(
+            self._param_groups(),
+            lr=config.lr,
+            betas=(0.9, 0.95),
+            weight_decay=config.weight_decay,
+        )
+        self.data_generator = make_generator(config.seed, "train")
+        self.mask_generator = make_generator(config.seed, "mask")
+        self.precision = resolve_precision(config.precision, self.device)
+        self.step = 0
+        self.history: list[dict] = []  # one row per evaluation
+        self.last_loss = float("nan")
+        self._eval_sets: EvalSet | None = None
+
+    def _param_groups(self) -> list[dict]:
+        # As in the MAE reference: no weight decay on biases, norms and tokens.
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.ndim < 2 or name.endswith("_token") else decay).append(p)
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+    @property
+    def eval_sets(self) -> EvalSet:
+        if self._eval_sets is None:
+            self._eval_sets = make_eval_sets(self.config)
+        return self._eval_sets
+
+    def train_step(self) -> float:
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, c)
+        batch = sample(c.batch_size, c.data, self.data_generator)
+        self.model.train()
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.model(batch.images.to(self.device), generator=self.mask_generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        self.last_loss = float(out.loss)
+        return self.last_loss
+
+    def evaluate(self) -> dict:
+        """Held-out reconstruction loss (fixed masks) and shape-probe accuracies."""
+        from .probe import probe_model  # local: probes pull in scikit-learn
+
+        sets = self.eval_sets
+        self.model.eval()
+        gen = torch.Generator().manual_seed(sets.mask_generator_seed)
+        with torch.no_grad():
+            losses = []
+            imgs = sets.probe_test.images
+            for i in range(0, len(imgs), 256):
+                chunk = imgs[i : i + 256].to(self.device)
+                losses.append(float(self.model(chunk, generator=gen).loss) * len(chunk))
+        report = probe_model(self.model, sets.probe_train, sets.probe_test, regressions=False)
+        row = {
+            "step": self.step,
+            "held_out_loss": sum(losses) / len(imgs),
+            "probe_acc": report.probe_acc,
+            "pca2_acc": report.pca2_acc,
+        }
+        self.history.append(row)
+        return row
+
+    def run(
+        self,
+        callback: Callable[[StepInfo], bool | None] | None = None,
+        progress: bool = False,
+        checkpoint_path: str | Path | None = None,
+    ) -> dict:
+        """Train to ``config.steps``. Returns the summary. On Ctrl-C or an error mid-run the current
+        state is still written to ``checkpoint_path`` (when given) before the exception propagates."""
+        c = self.config
+        if c.threads is not None:
+            torch.set_num_threads(c.threads)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=c.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        stopped = False
+        try:
+            tick, tick_step = time.perf_counter(), self.step
+            while self.step < c.steps:
+                loss = self.train_step()
+                now = time.perf_counter()
+                speed = (self.step - tick_step) * c.batch_size / max(now - tick, 1e-9)
+                info = StepInfo(self.step, c.steps, loss, lr_at(self.step - 1, c), speed)
+                if self.step == c.steps or (c.eval_every and self.step % c.eval_every == 0):
+                    info.eval = self.evaluate()
+                    tick, tick_step = (
+                        time.perf_counter(),
+                        self.step,
+                    )  # evaluation is not training time
+                if bar is not None:
+                    postfix = {"loss": f"{loss:.4f}", "img/s": f"{speed:.0f}"}
+                    if info.eval:
+                        postfix["probe"] = f"{info.eval['probe_acc']:.3f}"
+                    bar.set_postfix(postfix, refresh=False)
+                    bar.update(1)
+                if callback is not None and callback(info) is False:
+                    stopped = True
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if checkpoint_path is not None:
+                self.save(checkpoint_path)
+        summary = self.summary()
+        summary["stopped_early"] = stopped
+        return summary
+
+    def summary(self) -> dict:
+        from . import __version__
+
+        last = self.history[-1] if self.history else {}
+        return {
+            "steps": self.step,
+            "seed": self.config.seed,
+            "precision": self.precision,
+            "final_loss": self.last_loss,
+            "held_out_loss": last.get("held_out_loss"),
+            "probe_acc": last.get("probe_acc"),
+            "pca2_acc": last.get("pca2_acc"),
+            "history": self.history,
+            "toymae_version": __version__,
+        }
+
+    def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
+        from .checkpoint import save_checkpoint
+
+        extra = self.resume_state() if include_optimizer else None
+        return save_checkpoint(path, self.model, self.config, self.summary(), extra)
+
+    def resume_state(self) -> dict[str, torch.Tensor]:
+        """Optimiser moments, step counter and generator states as plain tensors (safetensors)."""
+        tensors: dict[str, torch.Tensor] = {}
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                state = self.optimizer.state.get(p)
+                if state:
+                    tensors[f"optim.exp_avg.{names[id(p)]}"] = state["exp_avg"]
+                    tensors[f"optim.exp_avg_sq.{names[id(p)]}"] = state["exp_avg_sq"]
+        tensors["train.step"] = torch.tensor([self.step], dtype=torch.int64)
+        tensors["train.data_rng"] = self.data_generator.get_state()
+        tensors["train.mask_rng"] = self.mask_generator.get_state()
+        return tensors
+
+    def load_resume_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.step = int(tensors["train.step"][0])
+        self.data_generator.set_state(tensors["train.data_rng"].to(torch.uint8))
+        self.mask_generator.set_state(tensors["train.mask_rng"].to(torch.uint8))
+        for name, p in self.model.named_parameters():
+            if f"optim.exp_avg.{name}" in tensors:
+                self.optimizer.state[p] = {
+                    "step": torch.tensor(float(self.step)),
+                    "exp_avg": tensors[f"optim.exp_avg.{name}"].to(p.device, p.dtype),
+                    "exp_avg_sq": tensors[f"optim.exp_avg_sq.{name}"].to(p.device, p.dtype),
+                }
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | Path,
+        device: str | torch.device | None = None,
+        steps: int | None = None,
+    ) -> Trainer:
+        """Continue a run from a checkpoint written by ``save`` (optionally to a new step budget)."""
+        from dataclasses import replace
+
+        from .checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, device="cpu")
+        if "train.step" not in ckpt.extra:
+            raise ValueError(f"{path} holds no training state (was it saved without the optimiser?)")
+        config = ckpt.train_config if steps is None else replace(ckpt.train_config, steps=steps)
+        trainer = cls(config, device)
+        trainer.model.load_state_dict(ckpt.model.state_dict())
+        trainer.load_resume_state(ckpt.extra)
+        trainer.history = list(ckpt.summary.get("history", []))
+        return trainer
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    callback: Callable[[StepInfo], bool | None] | None = None,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> tuple[MaskedAutoencoder, dict]:
+    """Train a model from scratch; write it to ``out`` if given. Returns (model, summary)."""
+    trainer = Trainer(config, device)
+    summary = trainer.run(callback=callback, progress=progress, checkpoint_path=out)
+    return trainer.model, summary
