@@ -174,7 +174,7 @@ class Trainer:
         out.loss.backward()
         self.optimizer.step()
         self.step += 1
-        self.last_loss = float(out.loss)
+        self.last_loss = out.loss.item()
         return self.last_loss
 
     def evaluate(self) -> dict:

@@ -1,0 +1,75 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from toymae.checkpoint import load_checkpoint
+from toymae.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "toymae", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["probe"], ["reconstruct"], ["info"]])
+def test_help_everywhere(cmd):
+    r = run_cli(*cmd, "--help")
+    assert r.returncode == 0
+    assert "usage: toymae" in r.stdout
+
+
+def test_train_probe_reconstruct(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    args = ["train", "--out", str(out), "--quiet", "--image-size", "16", "--patch-size", "4", "--embed-dim", "32",
+            "--depth", "1", "--num-heads", "2", "--decoder-embed-dim", "16", "--decoder-num-heads", "2",
+            "--steps", "5", "--batch-size", "16", "--eval-size", "32", "--mask-ratio", "0.5", "--precision", "fp32"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(line)["steps"] == 5
+    ckpt = load_checkpoint(out)
+    assert ckpt.train_config.model.embed_dim == 32 and ckpt.train_config.model.mask_ratio == 0.5
+
+    assert main(["probe", str(out), "--n", "64", "--json", "--data-seed", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"probe_acc", "pca2_acc", "n_test"} <= set(report) and report["n_test"] == 64
+    assert 0.0 <= report["probe_acc"] <= 1.0
+
+    png = tmp_path / "grid.png"
+    assert main(["reconstruct", str(out), "--n", "3", "--out", str(png), "--scale", "2", "--mask-ratio", "0.75"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    img = Image.open(png)
+    assert img.size == (4 * 32 + 3 * 2, 3 * 32 + 2 * 2)  # 4 panels x 3 rows of 16 px at scale 2, 2-px gaps
+
+    assert main(["info", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["resumable"] is True
+
+    assert main(["train", "--resume", str(out), "--steps", "8", "--out", str(out), "--quiet"]) == 0
+    assert load_checkpoint(out).summary["steps"] == 8
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--patch-size", "5"], "not divisible"),
+        (["train", "--steps", "-1"], "steps"),
+        (["train", "--mask-ratio", "abc"], "invalid float"),
+        (["probe", "NOFILE.safetensors"], "cannot read"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 3  # argparse prints usage + the error
+
+
+def test_bad_checkpoint_file_exits_2(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x80\x04not a checkpoint")
+    r = run_cli("reconstruct", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "not a safetensors file" in r.stderr

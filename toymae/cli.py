@@ -1,0 +1,250 @@
+"""Command line: ``python -m toymae {train,probe,reconstruct,info} ...`` (``--help`` on each).
+
+Every training-config field is a flag, generated from the dataclasses so the CLI never drifts from
+the library. User mistakes (bad flags, bad values, bad files) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from dataclasses import MISSING, fields, replace
+from pathlib import Path
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake of the user's: printed as one line, exit code 2."""
+
+
+# ------------------------------------------------------------------ config flags from dataclasses
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _base_type(tp: object) -> object:
+    """``int | None`` -> int; other types unchanged."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _add_dataclass_flags(group: argparse._ArgumentGroup, cls: type, skip: set[str], dest_prefix: str):
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        tp = _base_type(hints[f.name])
+        default = f.default if f.default is not MISSING else None
+        kwargs: dict = {"dest": dest_prefix + f.name, "default": None}
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(tp) is tuple:
+            kwargs.update(type=float, nargs=2, metavar=("LO", "HI"))
+        else:
+            kwargs["type"] = tp
+        kwargs["help"] = f"(default: {default})"
+        group.add_argument(_flag(f.name), **kwargs)
+
+
+def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
+    from .data import ShapeWorldConfig
+    from .model import MAEConfig
+    from .train import TrainConfig
+
+    parser.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: 32)")
+    _add_dataclass_flags(parser.add_argument_group("model"), MAEConfig, {"image_size"}, "model.")
+    _add_dataclass_flags(parser.add_argument_group("data"), ShapeWorldConfig, {"image_size"}, "data.")
+    _add_dataclass_flags(parser.add_argument_group("training"), TrainConfig, {"model", "data"}, "train.")
+
+
+def train_config_from_args(args: argparse.Namespace, base=None):
+    """Apply the flags the user gave on top of ``base`` (default: the default TrainConfig)."""
+    from .train import TrainConfig
+
+    base = base or TrainConfig()
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    pick = lambda prefix: {k[len(prefix) :]: v for k, v in given.items() if k.startswith(prefix)}  # noqa: E731
+    model_kw, data_kw, train_kw = pick("model."), pick("data."), pick("train.")
+    if "image_size" in given:
+        model_kw["image_size"] = data_kw["image_size"] = given["image_size"]
+    if "size_range" in data_kw:
+        data_kw["size_range"] = tuple(data_kw["size_range"])
+    try:
+        model = replace(base.model, **model_kw)
+        data = replace(base.data, **data_kw)
+        return replace(base, model=model, data=data, **train_kw)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
+
+# ------------------------------------------------------------------ commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import Trainer
+
+    if args.resume:
+        trainer = _wrap_checkpoint_errors(lambda: Trainer.resume(args.resume, args.device, getattr(args, "train.steps")))
+        config = trainer.config
+    else:
+        config = train_config_from_args(args)
+        trainer = Trainer(config, args.device)
+    out = Path(args.out)
+    print(
+        f"training {config.steps} steps (from step {trainer.step}) on {trainer.device} "
+        f"[{trainer.precision}] -> {out}",
+        file=sys.stderr,
+    )
+    try:
+        summary = trainer.run(progress=not args.quiet, checkpoint_path=out)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at step {trainer.step}; state saved to {out} (resume with --resume)", file=sys.stderr)
+        return 130
+    keys = ("steps", "final_loss", "held_out_loss", "probe_acc", "pca2_acc", "precision")
+    print(json.dumps({k: summary.get(k) for k in keys}))
+    return 0
+
+
+def _wrap_checkpoint_errors(fn):
+    from .checkpoint import CheckpointError
+
+    try:
+        return fn()
+    except (CheckpointError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
+
+def _load(path: str, device: str | None):
+    from .checkpoint import load_checkpoint
+
+    return _wrap_checkpoint_errors(lambda: load_checkpoint(path, device))
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from .data import eval_set
+    from .probe import probe_model
+
+    ckpt = _load(args.checkpoint, args.device)
+    data_cfg = ckpt.train_config.data
+    train = eval_set(args.n, data_cfg, args.data_seed, "probe-train")
+    test = eval_set(args.n, data_cfg, args.data_seed, "probe-test")
+    report = probe_model(ckpt.model, train, test).to_dict()
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"checkpoint       {args.checkpoint}")
+        print(f"shape probe acc  {report['probe_acc']:.4f}  (n_train={report['n_train']}, n_test={report['n_test']})")
+        print(f"PCA-2 probe acc  {report['pca2_acc']:.4f}")
+        for k in ("r2_x", "r2_y", "r2_size"):
+            v = report[k]
+            print(f"{k:<16} {'n/a (constant factor)' if v is None else f'{v:.4f}'}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import eval_set
+    from .images import save_reconstruction_grid
+
+    ckpt = _load(args.checkpoint, args.device)
+    if args.mask_ratio is not None and not 0 <= args.mask_ratio < 1:
+        raise UsageError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
+    batch = eval_set(args.n, ckpt.train_config.data, args.data_seed, "show")
+    gen = torch.Generator().manual_seed(args.seed)
+    rec = ckpt.model.reconstruct(batch.images, mask_ratio=args.mask_ratio, generator=gen)
+    path = save_reconstruction_grid(rec, args.out, scale=args.scale)
+    print(f"wrote {path} ({args.n} rows: original | masked | reconstruction | reconstruction + visible)")
+    print(f"loss on hidden patches: {rec.loss:.4f}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model import count_parameters
+
+    ckpt = _load(args.checkpoint, None)
+    summary = {k: v for k, v in ckpt.summary.items() if k != "history"}
+    print(
+        json.dumps(
+            {
+                "config": ckpt.train_config.to_dict(),
+                "summary": summary,
+                "parameters": count_parameters(ckpt.model),
+                "resumable": "train.step" in ckpt.extra,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="toymae", description="A toy masked autoencoder on ShapeWorld.")
+    parser.add_argument("--version", action="version", version=f"toymae {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = sub.add_parser("train", help="pretrain an MAE and write a checkpoint", formatter_class=fmt)
+    p.add_argument("--out", default="runs/model.safetensors", help="checkpoint path")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run saved with its training state")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    add_train_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("probe", help="linear probes on a checkpoint's encoder features", formatter_class=fmt)
+    p.add_argument("checkpoint")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the probe's train/test sets")
+    p.add_argument("--n", type=_positive_int, default=2000, help="images per split (train and test)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device(p)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("reconstruct", help="write a PNG grid of masked reconstructions", formatter_class=fmt)
+    p.add_argument("checkpoint")
+    p.add_argument("--mask-ratio", type=float, default=None, help="default: the model's training ratio")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the images")
+    p.add_argument("--n", type=_positive_int, default=8, help="number of images (rows)")
+    p.add_argument("--scale", type=_positive_int, default=4, help="pixel upscaling in the PNG")
+    p.add_argument("--out", default="reconstruction.png")
+    _add_device(p)
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("info", help="print a checkpoint's config and summary", formatter_class=fmt)
+    p.add_argument("checkpoint")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"toymae {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE

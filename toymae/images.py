@@ -1,0 +1,60 @@
+"""Turning tensors into pictures (PNG grids for the CLI and README, arrays for the dashboard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .model import Reconstruction
+
+PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
+MASK_GREY = 0.35  # hidden patches in the "masked" panel: grey, so they differ from black background
+
+
+def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(H, W) or (1, H, W) values in [0, 1] (clipped) -> (H, W) uint8."""
+    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    a = a.squeeze()
+    return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def masked_display(rec: Reconstruction) -> torch.Tensor:
+    """The input with hidden patches shown grey: (B, 1, H, W)."""
+    return rec.images * (1 - rec.pixel_mask) + MASK_GREY * rec.pixel_mask
+
+
+def reconstruction_panels(rec: Reconstruction, index: int = 0) -> list[np.ndarray]:
+    """The four standard MAE panels for one image, as uint8 arrays."""
+    return [
+        to_uint8(rec.images[index]),
+        to_uint8(masked_display(rec)[index]),
+        to_uint8(rec.reconstruction[index]),
+        to_uint8(rec.pasted[index]),
+    ]
+
+
+def grid_image(rows: list[list[np.ndarray]], scale: int = 4, gap: int = 2) -> Image.Image:
+    """Tile equally sized uint8 images into a grid with white gaps, nearest-neighbour upscaled."""
+    h, w = rows[0][0].shape
+    n_cols = max(len(r) for r in rows)
+    H = len(rows) * (h * scale + gap) - gap
+    W = n_cols * (w * scale + gap) - gap
+    canvas = np.full((H, W), 255, dtype=np.uint8)
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            big = np.kron(tile, np.ones((scale, scale), dtype=np.uint8))
+            y, x = i * (h * scale + gap), j * (w * scale + gap)
+            canvas[y : y + h * scale, x : x + w * scale] = big
+    return Image.fromarray(canvas, mode="L")
+
+
+def save_reconstruction_grid(rec: Reconstruction, path: str | Path, scale: int = 4) -> Path:
+    """One row per image: original | masked | reconstruction | reconstruction + visible."""
+    rows = [reconstruction_panels(rec, i) for i in range(rec.images.shape[0])]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(rows, scale=scale).save(path)
+    return path
