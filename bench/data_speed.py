@@ -1,6 +1,6 @@
 """ShapeWorld generation speed, against what training consumes.
 
-    python bench/data_speed.py
+python bench/data_speed.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toymae.data import ShapeWorldConfig, make_generator, sample  # noqa: E402
+from toymae.data import ShapeWorldConfig, make_generator, sample
 
 
 def main() -> None:
@@ -28,9 +28,13 @@ def main() -> None:
             sample(128, cfg, g)
             n += 128
         ips = n / (time.perf_counter() - t)
-        print(f"{cfg.image_size:>4}px size_range={cfg.size_range} rotate={cfg.rotate}: {ips:10.0f} images/s "
-              f"({1e3 * 128 / ips:.2f} ms per batch of 128)")
-    print("training consumes ~1,000-1,500 images/s at 32 px (bench/throughput.py): generation is <5% of a step")
+        print(
+            f"{cfg.image_size:>4}px size_range={cfg.size_range} rotate={cfg.rotate}: {ips:10.0f} images/s "
+            f"({1e3 * 128 / ips:.2f} ms per batch of 128)"
+        )
+    print(
+        "training consumes ~1,000-1,500 images/s at 32 px (bench/throughput.py): generation is <5% of a step"
+    )
 
 
 if __name__ == "__main__":

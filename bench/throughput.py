@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.reference_mae import ReferenceMAE  # noqa: E402
-from toymae.data import ShapeWorldConfig, make_generator, sample  # noqa: E402
-from toymae.model import MAEConfig, MaskedAutoencoder, training_flops_per_image  # noqa: E402
-from toymae.train import cpu_has_amx, resolve_precision  # noqa: E402
+from bench.reference_mae import ReferenceMAE
+from toymae.data import ShapeWorldConfig, make_generator, sample
+from toymae.model import MAEConfig, MaskedAutoencoder, training_flops_per_image
+from toymae.train import cpu_has_amx, resolve_precision
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
@@ -91,8 +91,10 @@ def main() -> None:
     flops = training_flops_per_image(cfg)
     peak32 = matmul_peak(torch.float32)
     peak16 = matmul_peak(torch.bfloat16)
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, AMX: {cpu_has_amx()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, AMX: {cpu_has_amx()}"
+    )
     print(f"config: {cfg}")
     print(f"batch {args.batch}, {args.rounds} rounds x {args.steps} steps, median images/s")
     print(f"analytic training FLOPs per image: {flops / 1e6:.1f} MFLOP")

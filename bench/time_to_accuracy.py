@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toymae.train import TrainConfig, Trainer  # noqa: E402
+from toymae.train import TrainConfig, Trainer
 
 
 def main() -> None:
@@ -28,10 +28,15 @@ def main() -> None:
     args = ap.parse_args()
     config = replace(TrainConfig(), eval_every=0, precision=args.precision)
     trainer = Trainer(config, device="cpu")
-    print(f"default config, precision {trainer.precision}, batch {config.batch_size}, lr schedule over {config.steps} steps")
+    print(
+        f"default config, precision {trainer.precision}, batch {config.batch_size}, "
+        f"lr schedule over {config.steps} steps"
+    )
     base = trainer.evaluate()
-    print(f"step     0  (random init)  loss {base['held_out_loss']:.4f}  probe {base['probe_acc']:.3f}  "
-          f"pca2 {base['pca2_acc']:.3f}   <- the untrained encoder's baseline under the same protocol")
+    print(
+        f"step     0  (random init)  loss {base['held_out_loss']:.4f}  probe {base['probe_acc']:.3f}  "
+        f"pca2 {base['pca2_acc']:.3f}   <- the untrained encoder's baseline under the same protocol"
+    )
     train_s = probe_s = 0.0
     while trainer.step < args.max_steps:
         t = time.perf_counter()
@@ -41,11 +46,16 @@ def main() -> None:
         t = time.perf_counter()
         row = trainer.evaluate()
         probe_s += time.perf_counter() - t
-        print(f"step {trainer.step:5d}  train {train_s:6.1f} s  loss {row['held_out_loss']:.4f}  "
-              f"probe {row['probe_acc']:.3f}  pca2 {row['pca2_acc']:.3f}", flush=True)
+        print(
+            f"step {trainer.step:5d}  train {train_s:6.1f} s  loss {row['held_out_loss']:.4f}  "
+            f"probe {row['probe_acc']:.3f}  pca2 {row['pca2_acc']:.3f}",
+            flush=True,
+        )
         if row["probe_acc"] >= args.target:
-            print(f"reached probe accuracy {row['probe_acc']:.3f} >= {args.target} after {trainer.step} steps, "
-                  f"{train_s:.1f} s of training ({probe_s:.1f} s of probing not counted)")
+            print(
+                f"reached probe accuracy {row['probe_acc']:.3f} >= {args.target} after {trainer.step} steps, "
+                f"{train_s:.1f} s of training ({probe_s:.1f} s of probing not counted)"
+            )
             return
     print(f"did not reach {args.target} within {args.max_steps} steps ({train_s:.1f} s)")
 

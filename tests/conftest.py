@@ -14,7 +14,13 @@ torch.set_num_threads(2)
 
 def tiny_config(**overrides) -> TrainConfig:
     model = MAEConfig(
-        image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
+        image_size=16,
+        patch_size=4,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        decoder_embed_dim=16,
+        decoder_num_heads=2,
     )
     base = TrainConfig(
         model=model,

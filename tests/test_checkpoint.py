@@ -4,9 +4,9 @@ import struct
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import save as st_save
 
-from conftest import tiny_config
 from toymae.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_bytes, save_checkpoint
 from toymae.model import build_model
 
@@ -60,27 +60,52 @@ def _rewrite(path, mutate_tensors=None, mutate_meta=None) -> bytes:
 
 def _bad_files(path):
     data = path.read_bytes()
-    absurd = lambda m: m.update(config=json.dumps({**json.loads(m["config"]), "steps": 1, "model": {**json.loads(m["config"])["model"], "depth": 10**9}}))  # noqa: E731
+
+    def absurd(meta):
+        config = json.loads(meta["config"])
+        config["model"]["depth"] = 10**9
+        meta["config"] = json.dumps(config)
+
     wrong_shape = lambda t: t.update({"blocks.0.fc1.weight": torch.zeros(3, 3)})  # noqa: E731
     return {
         "random bytes": (bytes(range(256)) * 40, "not a safetensors file"),
         "empty": (b"", "too short"),
         "truncated": (data[: len(data) // 2], "truncated"),
         "pickle": (pickle.dumps({"weights": [1, 2, 3]}), "not a safetensors file"),
-        "missing tensor": (_rewrite(path, lambda t: t.pop("decoder_pred.weight")), "missing tensor 'decoder_pred.weight'"),
+        "missing tensor": (
+            _rewrite(path, lambda t: t.pop("decoder_pred.weight")),
+            "missing tensor 'decoder_pred.weight'",
+        ),
         "wrong shape": (_rewrite(path, wrong_shape), "has shape (3, 3)"),
         "absurd config": (_rewrite(path, mutate_meta=absurd), "depth must be an integer"),
-        "not toymae": (_rewrite(path, mutate_meta=lambda m: m.update(format="other")), "not a toymae checkpoint"),
+        "not toymae": (
+            _rewrite(path, mutate_meta=lambda m: m.update(format="other")),
+            "not a toymae checkpoint",
+        ),
         "config not json": (_rewrite(path, mutate_meta=lambda m: m.update(config="{oops")), "not valid JSON"),
-        "unexpected tensor": (_rewrite(path, lambda t: t.update(evil=torch.zeros(1))), "unexpected tensor 'evil'"),
+        "unexpected tensor": (
+            _rewrite(path, lambda t: t.update(evil=torch.zeros(1))),
+            "unexpected tensor 'evil'",
+        ),
         "header lies": (struct.pack("<Q", 10**12) + data[8:], "header length"),
     }
 
 
 @pytest.mark.parametrize(
     "kind",
-    ["random bytes", "empty", "truncated", "pickle", "missing tensor", "wrong shape", "absurd config",
-     "not toymae", "config not json", "unexpected tensor", "header lies"],
+    [
+        "random bytes",
+        "empty",
+        "truncated",
+        "pickle",
+        "missing tensor",
+        "wrong shape",
+        "absurd config",
+        "not toymae",
+        "config not json",
+        "unexpected tensor",
+        "header lies",
+    ],
 )
 def test_bad_files_raise_one_clear_error(saved, tmp_path, kind):
     _, _, path = saved

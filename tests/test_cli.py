@@ -10,10 +10,12 @@ from toymae.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "toymae", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "toymae", *args], capture_output=True, text=True, timeout=300
+    )
 
 
-@pytest.mark.parametrize("cmd", [[], ["train"], ["probe"], ["reconstruct"], ["info"]])
+@pytest.mark.parametrize("cmd", [[], ["train"], ["probe"], ["reconstruct"], ["hallucinate"], ["info"]])
 def test_help_everywhere(cmd):
     r = run_cli(*cmd, "--help")
     assert r.returncode == 0
@@ -22,9 +24,36 @@ def test_help_everywhere(cmd):
 
 def test_train_probe_reconstruct(tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    args = ["train", "--out", str(out), "--quiet", "--image-size", "16", "--patch-size", "4", "--embed-dim", "32",
-            "--depth", "1", "--num-heads", "2", "--decoder-embed-dim", "16", "--decoder-num-heads", "2",
-            "--steps", "5", "--batch-size", "16", "--eval-size", "32", "--mask-ratio", "0.5", "--precision", "fp32"]
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--quiet",
+        "--image-size",
+        "16",
+        "--patch-size",
+        "4",
+        "--embed-dim",
+        "32",
+        "--depth",
+        "1",
+        "--num-heads",
+        "2",
+        "--decoder-embed-dim",
+        "16",
+        "--decoder-num-heads",
+        "2",
+        "--steps",
+        "5",
+        "--batch-size",
+        "16",
+        "--eval-size",
+        "32",
+        "--mask-ratio",
+        "0.5",
+        "--precision",
+        "fp32",
+    ]
     assert main(args) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(line)["steps"] == 5
@@ -37,7 +66,10 @@ def test_train_probe_reconstruct(tmp_path, capsys):
     assert 0.0 <= report["probe_acc"] <= 1.0
 
     png = tmp_path / "grid.png"
-    assert main(["reconstruct", str(out), "--n", "3", "--out", str(png), "--scale", "2", "--mask-ratio", "0.75"]) == 0
+    assert (
+        main(["reconstruct", str(out), "--n", "3", "--out", str(png), "--scale", "2", "--mask-ratio", "0.75"])
+        == 0
+    )
     assert "wrote" in capsys.readouterr().out
     img = Image.open(png)
     assert img.size == (4 * 32 + 3 * 2, 3 * 32 + 2 * 2)  # 4 panels x 3 rows of 16 px at scale 2, 2-px gaps
@@ -73,3 +105,29 @@ def test_bad_checkpoint_file_exits_2(tmp_path):
     r = run_cli("reconstruct", str(bad))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "not a safetensors file" in r.stderr
+
+
+def test_hallucinate_json_and_gallery(trained, tmp_path, capsys):
+    _, path = trained
+    png = tmp_path / "worst.png"
+    args = [
+        "hallucinate",
+        path,
+        "--mask-ratio",
+        "0.75",
+        "--n",
+        "100",
+        "--json",
+        "--gallery",
+        str(png),
+        "--k",
+        "3",
+    ]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"rate", "n_decidable", "n", "by_shape", "ci95"} <= set(out) and out["n"] == 100
+    assert set(out["by_shape"]) == {"circle", "square"}
+    assert Image.open(png).size[0] == 5 * 32 * 4 + 4 * 2  # five panels of 32 px at scale 4
+    assert main(["hallucinate", path, "--mask-ratio", "0.75", "--n", "50"]) == 0
+    assert "undecidable" in capsys.readouterr().out
+    assert main(["hallucinate", path, "--mask-ratio", "1.5"]) == 2

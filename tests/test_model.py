@@ -3,7 +3,9 @@ import torch
 
 from toymae.model import MAEConfig, build_model, config_problems, parameter_shapes, sincos_pos_embed_2d
 
-CFG = MAEConfig(image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2)
+CFG = MAEConfig(
+    image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
+)
 
 
 @pytest.fixture(scope="module")

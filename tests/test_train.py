@@ -2,12 +2,12 @@ import math
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from toymae.checkpoint import load_checkpoint
 from toymae.data import eval_set
 from toymae.probe import probe_model
-from toymae.train import Trainer, TrainConfig, lr_at
+from toymae.train import TrainConfig, Trainer, lr_at
 
 
 def held_out_loss(model, cfg) -> float:
@@ -28,7 +28,9 @@ def test_short_training_lowers_held_out_loss():
 def test_probe_on_briefly_trained_model_is_well_above_chance(trained):
     trainer, _ = trained
     cfg = trainer.config
-    report = probe_model(trainer.model, eval_set(400, cfg.data, 1, "probe-train"), eval_set(400, cfg.data, 1, "probe-test"))
+    report = probe_model(
+        trainer.model, eval_set(400, cfg.data, 1, "probe-train"), eval_set(400, cfg.data, 1, "probe-test")
+    )
     assert report.probe_acc > 0.75, report
     assert report.r2_x is not None and report.r2_x > 0.5  # position is easy for any encoder
     assert report.r2_size is None  # fixed size: nothing to predict
@@ -67,7 +69,9 @@ def test_resume_continues_exactly(tmp_path):
     resumed = Trainer.resume(tmp_path / "half.safetensors", device="cpu")
     assert resumed.step == 12
     resumed.run()
-    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 

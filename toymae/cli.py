@@ -90,7 +90,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import Trainer
 
     if args.resume:
-        trainer = _wrap_checkpoint_errors(lambda: Trainer.resume(args.resume, args.device, getattr(args, "train.steps")))
+        trainer = _wrap_checkpoint_errors(
+            lambda: Trainer.resume(args.resume, args.device, getattr(args, "train.steps"))
+        )
         config = trainer.config
     else:
         config = train_config_from_args(args)
@@ -104,7 +106,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         summary = trainer.run(progress=not args.quiet, checkpoint_path=out)
     except KeyboardInterrupt:
-        print(f"\ninterrupted at step {trainer.step}; state saved to {out} (resume with --resume)", file=sys.stderr)
+        print(
+            f"\ninterrupted at step {trainer.step}; state saved to {out} (resume with --resume)",
+            file=sys.stderr,
+        )
         return 130
     keys = ("steps", "final_loss", "held_out_loss", "probe_acc", "pca2_acc", "precision")
     print(json.dumps({k: summary.get(k) for k in keys}))
@@ -139,7 +144,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print(f"checkpoint       {args.checkpoint}")
-        print(f"shape probe acc  {report['probe_acc']:.4f}  (n_train={report['n_train']}, n_test={report['n_test']})")
+        n_tr, n_te = report["n_train"], report["n_test"]
+        print(f"shape probe acc  {report['probe_acc']:.4f}  (n_train={n_tr}, n_test={n_te})")
         print(f"PCA-2 probe acc  {report['pca2_acc']:.4f}")
         for k in ("r2_x", "r2_y", "r2_size"):
             v = report[k]
@@ -163,6 +169,52 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({args.n} rows: original | masked | reconstruction | reconstruction + visible)")
     print(f"loss on hidden patches: {rec.loss:.4f}")
     return 0
+
+
+def cmd_hallucinate(args: argparse.Namespace) -> int:
+    from .data import eval_set
+    from .hallucination import evaluate_hallucination
+
+    ckpt = _load(args.checkpoint, args.device)
+    if not 0 <= args.mask_ratio < 1:
+        raise UsageError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
+    if not 0 <= args.threshold < 1:
+        raise UsageError(f"--threshold must be in [0, 1), got {args.threshold}")
+    batch = eval_set(args.n, ckpt.train_config.data, args.data_seed, "hallucination")
+    report = evaluate_hallucination(
+        ckpt.model, batch, args.mask_ratio, args.seed, args.threshold, args.min_pixels
+    )
+    summary = report.summary()
+    if args.gallery:
+        from .images import save_hallucination_gallery
+
+        save_hallucination_gallery(report, args.gallery, k=args.k)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"checkpoint {args.checkpoint} at mask ratio {args.mask_ratio} on {summary['n']} images")
+    print(_rate_line("all", summary))
+    for name, row in summary["by_shape"].items():
+        print(_rate_line(f"true {name}", row))
+    print("by visible fraction of the object:")
+    for row in summary["by_visible_object_fraction"]:
+        print(_rate_line(f"  {row['lo']:.1f}-{row['hi']:.1f}", row))
+    undecidable = summary["n"] - summary["n_decidable"]
+    print(f"{undecidable} undecidable (fewer than {args.min_pixels} hidden pixels where the shapes differ)")
+    if args.gallery:
+        panels = "original | masked | reconstruction + visible | other shape | votes"
+        print(f"wrote {args.gallery} (worst first: {panels})")
+    return 0
+
+
+def _rate_line(label: str, row: dict) -> str:
+    if not row["n_decidable"]:
+        return f"{label:<14} rate   n/a   (0 decidable)"
+    lo, hi = row["ci95"]
+    return (
+        f"{label:<14} rate {row['rate']:6.3f}  [{lo:.3f}, {hi:.3f}]  "
+        f"({row['n_hallucinated']}/{row['n_decidable']} decidable)"
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -222,6 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reconstruction.png")
     _add_device(p)
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser(
+        "hallucinate", help="measure how often hidden parts are drawn as the other shape", formatter_class=fmt
+    )
+    p.add_argument("checkpoint")
+    p.add_argument("--mask-ratio", type=float, required=True)
+    p.add_argument("--n", type=_positive_int, default=1000, help="number of evaluation images")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the evaluation images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random masks")
+    p.add_argument("--threshold", type=float, default=0.5, help="score above which an image counts")
+    p.add_argument(
+        "--min-pixels", type=_positive_int, default=8, help="fewer discriminative hidden pixels: undecidable"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--gallery", metavar="PNG", help="also write a PNG of the worst cases")
+    p.add_argument("--k", type=_positive_int, default=8, help="rows in the gallery")
+    _add_device(p)
+    p.set_defaults(func=cmd_hallucinate)
 
     p = sub.add_parser("info", help="print a checkpoint's config and summary", formatter_class=fmt)
     p.add_argument("checkpoint")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
 from .model import Reconstruction
+
+if TYPE_CHECKING:
+    from .hallucination import HallucinationReport
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
 MASK_GREY = 0.35  # hidden patches in the "masked" panel: grey, so they differ from black background
@@ -54,6 +58,50 @@ def grid_image(rows: list[list[np.ndarray]], scale: int = 4, gap: int = 2) -> Im
 def save_reconstruction_grid(rec: Reconstruction, path: str | Path, scale: int = 4) -> Path:
     """One row per image: original | masked | reconstruction | reconstruction + visible."""
     rows = [reconstruction_panels(rec, i) for i in range(rec.images.shape[0])]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(rows, scale=scale).save(path)
+    return path
+
+
+def vote_map(report: HallucinationReport, index: int) -> np.ndarray:
+    """Discriminative hidden pixels: white = drawn as the other shape, grey = drawn as the truth."""
+    from .data import counterfactual
+
+    b = report.batch[index : index + 1]
+    truth, counter = b.images[0, 0], counterfactual(b)[0, 0]
+    recon = report.reconstruction[index, 0]
+    hidden = report.pixel_mask[index, 0] > 0.5
+    disc = hidden & (truth != counter)
+    flipped = (recon - counter).abs() < (recon - truth).abs()
+    out = np.zeros(truth.shape, dtype=np.float32)
+    out[disc.numpy()] = 0.4
+    out[(disc & flipped).numpy()] = 1.0
+    return to_uint8(out)
+
+
+def save_hallucination_gallery(
+    report: HallucinationReport, path: str | Path, k: int = 8, scale: int = 4
+) -> Path:
+    """Worst cases first: original | masked | reconstruction + visible | other shape | votes."""
+    from .data import counterfactual
+
+    rows = []
+    for ex in report.worst(k):
+        i = ex["index"]
+        pm = report.pixel_mask[i, 0].numpy()
+        img = ex["image"]
+        rows.append(
+            [
+                to_uint8(img),
+                to_uint8(img * (1 - pm) + MASK_GREY * pm),
+                to_uint8(ex["pasted"]),
+                to_uint8(counterfactual(report.batch[i : i + 1])[0, 0]),
+                vote_map(report, i),
+            ]
+        )
+    if not rows:
+        raise ValueError("no decidable image to show")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     grid_image(rows, scale=scale).save(path)
