@@ -43,20 +43,17 @@ class Checkpoint:
     path: str | None = None
 
 
-def save_checkpoint(
-    path: str | Path,
+def checkpoint_bytes(
     model: MaskedAutoencoder,
     config: TrainConfig,
     summary: dict | None = None,
     extra: dict[str, torch.Tensor] | None = None,
     dtype: torch.dtype = torch.float32,
-) -> Path:
-    """Write atomically: a temp file in the same folder, then rename over ``path``.
+) -> bytes:
+    """The checkpoint file's bytes (sent back by remote sweep workers, written by ``save_checkpoint``).
 
     ``dtype=torch.float16`` halves the file (loading restores float32); ``extra`` holds resume state.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
@@ -66,7 +63,13 @@ def save_checkpoint(
         "config": json.dumps(config.to_dict()),
         "summary": json.dumps(summary or {}),
     }
-    payload = save_safetensors_bytes(tensors, metadata=metadata)
+    return save_safetensors_bytes(tensors, metadata=metadata)
+
+
+def write_atomic(path: str | Path, payload: bytes) -> Path:
+    """Write via a temp file in the same folder and a rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -78,6 +81,18 @@ def save_checkpoint(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: MaskedAutoencoder,
+    config: TrainConfig,
+    summary: dict | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a checkpoint atomically (see ``checkpoint_bytes`` for the arguments)."""
+    return write_atomic(path, checkpoint_bytes(model, config, summary, extra, dtype))
 
 
 def read_header(data: bytes) -> tuple[dict, dict]:

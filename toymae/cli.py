@@ -217,6 +217,53 @@ def _rate_line(label: str, row: dict) -> str:
     )
 
 
+def cmd_reproduce(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    import time
+
+    from . import reproduce as rp
+
+    base = rp.base_config(quick=args.quick)
+    if args.steps is not None:
+        base = replace(base, steps=args.steps)
+    seeds = list(range(args.seeds))
+    spec = rp.EvalSpec(probe_train=256, probe_test=512, halluc_n=200) if args.quick else rp.EvalSpec()
+    jobs = rp.make_jobs(base, seeds, eval_spec=spec)
+    out = Path(args.out)
+    if args.scheduler:
+        try:
+            executor = rp.DaskExecutor(args.scheduler, threads=args.threads)
+        except (RuntimeError, OSError) as e:
+            raise UsageError(str(e)) from None
+        name = f"dask {args.scheduler}"
+    else:
+        executor = rp.LocalExecutor(args.workers)
+        name = f"local, {args.workers} worker(s)"
+    done = len(rp.load_done(out, jobs))
+    print(
+        f"{len(jobs)} jobs ({len(jobs) - done} to run, {done} already done) -> {out} [{name}]",
+        file=sys.stderr,
+    )
+    t0 = time.perf_counter()
+
+    def report(job, result):
+        print(
+            f"  {job.name:<24} probe {result['probe_acc']:.3f}  pca2 {result['pca2_acc']:.3f}  "
+            f"loss {result['held_out_loss']:.4f}  {result['train_seconds']:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    results = rp.run_sweep(jobs, out, executor, on_result=report)
+    meta = rp.run_meta(argv, time.perf_counter() - t0, name)
+    paths = rp.write_reports(out, results, meta)
+    print(rp.markdown_tables(rp.aggregate(results)))
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    if args.ship:
+        manifest = rp.ship(out, jobs, args.ship, meta)
+        print(f"shipped seed-0 checkpoints and {manifest}", file=sys.stderr)
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .model import count_parameters
 
@@ -293,6 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(p)
     p.set_defaults(func=cmd_hallucinate)
 
+    p = sub.add_parser(
+        "reproduce",
+        help="the blog's two sweeps with seeds: tables in JSON, CSV, Markdown",
+        formatter_class=fmt,
+    )
+    p.add_argument("--out", default="runs/reproduce", help="output folder (jobs, checkpoints, tables)")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="pretraining seeds per configuration")
+    p.add_argument("--steps", type=_positive_int, default=None, help="override the training budget")
+    p.add_argument("--quick", action="store_true", help="a tiny end-to-end version (under 2 minutes)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="local processes (cores are split)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to a Dask distributed cluster")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per job on Dask")
+    p.add_argument("--ship", metavar="DIR", help="copy seed-0 checkpoints + manifest.json to DIR")
+    p.set_defaults(func=cmd_reproduce)
+
     p = sub.add_parser("info", help="print a checkpoint's config and summary", formatter_class=fmt)
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_info)
@@ -314,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.func is cmd_reproduce:
+            return cmd_reproduce(args, argv)
         return args.func(args)
     except UsageError as e:
         print(f"toymae {args.command}: error: {e}", file=sys.stderr)

@@ -1,0 +1,152 @@
+"""Representations: linear probes and the 2-D PCA of encoder features, two models side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages._shared import ModelChoice, all_models, default_model_name, require_model
+from toymae import figures
+from toymae.catalog import load_results
+from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
+from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
+from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
+
+st.title("Representations")
+st.caption(
+    "Features: the encoder on the full image, mean-pooled over patches. Shape probe: standardised "
+    "logistic regression, fit on one split, scored on another. PCA-2: a linear classifier on the first "
+    "two principal components. Position/size: linear regression R²."
+)
+require_model()
+models = all_models()
+N_PROBE = 600
+
+
+@dataclass
+class FeatureView:
+    batch: ShapeBatch  # the held-out split (the points in the scatter)
+    points: np.ndarray  # (N, 2) PCA projection fit on the train split
+    report: ProbeReport
+
+
+def _compute(m: ModelChoice) -> FeatureView:
+    data = m.checkpoint.train_config.data
+    train = eval_set(N_PROBE, data, 0, "probe-train")
+    test = eval_set(N_PROBE, data, 0, "probe-test")
+    ftr = extract_features(m.checkpoint.model, train.images)
+    fte = extract_features(m.checkpoint.model, test.images)
+    return FeatureView(test, pca_projection(fte, fit_on=ftr), probe_features(ftr, train, fte, test))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Extracting features…")
+def shipped_view(name: str) -> FeatureView:
+    return _compute(models[name])
+
+
+def view_for(name: str) -> FeatureView:
+    m = models[name]
+    if m.origin == "shipped":
+        return shipped_view(name)
+    with st.spinner("Extracting features…"):
+        return _compute(m)
+
+
+names = list(models)
+default_right = "ratio0.6-dec4" if "ratio0.6-dec4" in models else names[-1]
+default_left = st.session_state.get("model") or default_model_name(models)
+cols = st.columns(2, gap="large")
+for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_right)):
+    key = f"rep_{side}"
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = default
+    with col:
+        name = st.selectbox(
+            "Model", names, key=key, format_func=lambda n: models[n].label, bind="query-params"
+        )
+        view = view_for(name)
+        r = view.report
+        k1, k2, k3, k4 = st.columns(4)
+        k1.metric("shape probe", f"{r.probe_acc:.3f}")
+        k2.metric("PCA-2 probe", f"{r.pca2_acc:.3f}")
+        k3.metric("R² x / y", f"{r.r2_x:.2f} / {r.r2_y:.2f}")
+        k4.metric("R² size", "fixed size" if r.r2_size is None else f"{r.r2_size:.2f}")
+        b = view.batch
+        hover = [
+            f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}"
+            for s, x, y, z in zip(b.shape, b.cx, b.cy, b.size, strict=True)
+        ]
+        event = st.plotly_chart(
+            figures.pca_scatter(
+                view.points, [SHAPE_NAMES[int(s)] for s in b.shape], hover, title=models[name].label
+            ),
+            key=f"pca_{side}",
+            on_select="rerun",
+            selection_mode="points",
+        )
+        picked = event.selection.points if event and event.selection else []
+        if picked:
+            i = int(picked[0]["customdata"])
+            m = models[name].checkpoint.model
+            rec = m.reconstruct(b.images[i : i + 1], generator=torch.Generator().manual_seed(0))
+            st.plotly_chart(
+                figures.image_panels(
+                    [rec.images[0, 0], rec.pasted[0, 0].clamp(0, 1)],
+                    [f"point #{i}: {SHAPE_NAMES[int(b.shape[i])]}", "reconstruction + visible"],
+                    height=200,
+                ),
+                key=f"pick_{side}",
+            )
+        else:
+            st.caption("Click a point to see its image and reconstruction.")
+
+st.markdown("#### The blog's tables, beside ours")
+results = load_results()
+if not results:
+    st.info(
+        "The reproduced tables appear here once `checkpoints/results.json` exists (see the Reproduce page)."
+    )
+else:
+    rows = results["table"]
+    t1, t2 = st.columns(2)
+    t1.plotly_chart(
+        figures.sweep_chart(
+            [r for r in rows if r["decoder_depth"] == 2],
+            "mask_ratio",
+            [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")],
+            BLOG_MASK_RATIO,
+            "probe accuracy vs mask ratio (decoder depth 2)",
+        ),
+        key="tab_ratio",
+    )
+    t2.plotly_chart(
+        figures.sweep_chart(
+            [r for r in rows if r["mask_ratio"] == 0.6],
+            "decoder_depth",
+            [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")],
+            BLOG_DECODER_DEPTH,
+            "probe accuracy vs decoder depth (ratio 0.6)",
+        ),
+        key="tab_depth",
+    )
+    st.dataframe(
+        [
+            {
+                "mask ratio": r["mask_ratio"],
+                "decoder depth": r["decoder_depth"],
+                "blog": r["blog_probe_acc"],
+                "probe acc": f"{r['probe_acc']:.3f} ± {r['probe_acc_std']:.3f}",
+                "PCA-2 acc": f"{r['pca2_acc']:.3f} ± {r['pca2_acc_std']:.3f}",
+                "R² x": f"{r['r2_x']:.3f}",
+                "R² y": f"{r['r2_y']:.3f}",
+                "seeds": len(r["seeds"]),
+            }
+            for r in sorted(
+                rows, key=lambda r: (r["decoder_depth"] != 2, r["mask_ratio"], r["decoder_depth"])
+            )
+        ],
+        hide_index=True,
+    )

@@ -1,0 +1,81 @@
+"""Reproduce: the 9-configuration, multi-seed results behind the shipped models, beside the blog's."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from toymae import figures
+from toymae.catalog import load_results
+from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO, markdown_tables
+
+st.title("Reproduce the blog")
+results = load_results()
+if not results:
+    st.warning(
+        "No results are shipped in `checkpoints/`. Run `python -m toymae reproduce --ship checkpoints` "
+        "to make them."
+    )
+    st.stop()
+
+rows, meta = results["table"], results["meta"]
+n_seeds = max(len(r["seeds"]) for r in rows)
+st.caption(
+    f"Each point: mean ± standard deviation over {n_seeds} pretraining seeds. Made by `{meta['command']}` "
+    f"(toymae {meta['toymae_version']}, torch {meta['torch_version']})."
+)
+metric = st.segmented_control(
+    "Metric",
+    ["shape probe", "PCA-2 probe", "held-out loss", "hallucination"],
+    default="shape probe",
+    key="r_metric",
+    bind="query-params",
+)
+choices = {
+    "shape probe": ([("probe_acc", "shape probe")], "accuracy", True),
+    "PCA-2 probe": ([("pca2_acc", "PCA-2 probe")], "accuracy", True),
+    "held-out loss": ([("held_out_loss", "held-out loss")], "MSE on hidden patches", False),
+    "hallucination": (
+        [("halluc_rate_own", "at its training ratio"), ("halluc_rate_common", "at the common ratio")],
+        "rate",
+        False,
+    ),
+}
+metrics, y_title, with_blog = choices[metric or "shape probe"]
+c1, c2 = st.columns(2)
+c1.plotly_chart(
+    figures.sweep_chart(
+        [r for r in rows if r["decoder_depth"] == 2],
+        "mask_ratio",
+        metrics,
+        BLOG_MASK_RATIO if with_blog else None,
+        "mask ratio sweep (decoder depth 2)",
+        y_title,
+    ),
+    key="ratio_chart",
+)
+c2.plotly_chart(
+    figures.sweep_chart(
+        [r for r in rows if r["mask_ratio"] == 0.6],
+        "decoder_depth",
+        metrics,
+        BLOG_DECODER_DEPTH if with_blog else None,
+        "decoder depth sweep (mask ratio 0.6)",
+        y_title,
+    ),
+    key="depth_chart",
+)
+st.markdown(markdown_tables(rows))
+
+st.markdown("#### Run it yourself")
+st.code(
+    "python -m toymae reproduce --out runs/reproduce            # 9 configurations x 3 seeds, resumable\n"
+    "python -m toymae reproduce --quick --out runs/quick        # a tiny end-to-end version\n"
+    "python -m toymae reproduce --workers 2                     # N local processes, cores split\n"
+    "python -m toymae reproduce --scheduler tcp://HOST:8786     # the same jobs on a Dask cluster\n"
+    "python -m toymae reproduce --ship checkpoints              # copy seed-0 models + manifest here",
+    language="bash",
+)
+st.caption(
+    "Jobs are keyed by their config and seed: re-running skips finished jobs, and an interrupted sweep "
+    "continues where it stopped. The Dask path needs `pip install 'dask[distributed]'`."
+)

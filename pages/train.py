@@ -1,0 +1,148 @@
+"""Train: choose hyperparameters, train live in a background thread, keep or download the model."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import streamlit as st
+
+from pages._shared import add_session_model
+from toymae import figures
+from toymae.background import MAX_STEPS, BackgroundRun, TrainingSlot
+from toymae.checkpoint import Checkpoint, checkpoint_bytes
+from toymae.data import ShapeWorldConfig
+from toymae.model import MAEConfig
+from toymae.train import TrainConfig
+
+st.title("Train")
+
+
+@st.cache_resource
+def training_slot() -> TrainingSlot:
+    """One per server: a second user sees who is training instead of halving everyone's speed."""
+    return TrainingSlot()
+
+
+slot = training_slot()
+owner = st.session_state.setdefault("owner_id", uuid.uuid4().hex[:8])
+mine: BackgroundRun | None = st.session_state.get("my_run")
+
+with st.form("hyper"):
+    st.markdown("#### Hyperparameters")
+    c1, c2, c3, c4 = st.columns(4)
+    mask_ratio = c1.slider("Mask ratio", 0.1, 0.9, 0.6, 0.05, key="t_ratio", bind="query-params")
+    decoder_depth = c2.slider("Decoder depth", 1, 4, 1, key="t_dec", bind="query-params")
+    depth = c3.slider("Encoder depth", 1, 6, 4, key="t_enc", bind="query-params")
+    steps = c4.number_input("Steps", 50, MAX_STEPS, 600, 50, key="t_steps", bind="query-params")
+    d1, d2, d3, d4 = st.columns(4)
+    embed_dim = d1.selectbox("Encoder width", [64, 128, 192], index=1, key="t_width", bind="query-params")
+    lr = d2.select_slider(
+        "Learning rate", [5e-4, 1e-3, 2e-3, 4e-3], value=2e-3, key="t_lr", bind="query-params"
+    )
+    image_size = d3.selectbox(
+        "Image / patch", ["32 / 4", "32 / 2", "64 / 4"], key="t_img", bind="query-params"
+    )
+    seed = d4.number_input("Seed", 0, 10_000, 0, key="t_seed", bind="query-params")
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    size, patch = (int(x) for x in image_size.split(" / "))
+    model_cfg = replace(
+        MAEConfig(),
+        image_size=size,
+        patch_size=patch,
+        mask_ratio=mask_ratio,
+        decoder_depth=decoder_depth,
+        depth=depth,
+        embed_dim=embed_dim,
+    )
+    config = TrainConfig(
+        model=model_cfg,
+        data=ShapeWorldConfig(image_size=size),
+        steps=int(steps),
+        lr=lr,
+        seed=int(seed),
+        eval_every=max(50, int(steps) // 6),
+        eval_size=256,
+    )
+    if mine is not None and not mine.finished:
+        st.warning("Your previous run is still going: stop it first.")
+    else:
+        run = slot.claim(config, owner)
+        if run is None:
+            st.error(
+                "The server is busy with another user's training run (one at a time). Try again shortly."
+            )
+        else:
+            st.session_state["my_run"] = mine = run
+            st.session_state.pop("kept", None)
+
+other = slot.busy_with(owner)
+if other is not None and (mine is None or mine.finished):
+    p = other.progress
+    st.info(
+        f"Another session is training ({p.step}/{p.total} steps, {p.state}). New runs wait until it ends."
+    )
+
+
+@st.fragment(run_every=1.0)
+def live_view() -> None:
+    run: BackgroundRun | None = st.session_state.get("my_run")
+    if run is None:
+        st.caption("Pick hyperparameters and press **Start training**: the page stays usable while it runs.")
+        return
+    p = run.progress
+    st.progress(
+        p.step / max(1, p.total), text=f"{p.state} · step {p.step}/{p.total} · {p.images_per_s:.0f} img/s"
+    )
+    b1, b2, _ = st.columns([1, 1, 4])
+    if p.state == "running" and b1.button("Pause", key="pause"):
+        run.pause()
+        st.rerun(scope="fragment")
+    if p.state == "paused" and b1.button("Resume", key="resume"):
+        run.resume()
+        st.rerun(scope="fragment")
+    if not run.finished and b2.button("Stop", key="stop"):
+        run.stop()
+        st.rerun(scope="fragment")
+    if p.error:
+        st.error(f"Training failed: {p.error}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(figures.loss_curve(p.steps, p.losses, p.evals), key="curve")
+    if p.preview:
+        n = len(p.preview) // 2
+        right.plotly_chart(
+            figures.image_panels(p.preview[:n], [f"#{i}" for i in range(n)], height=150),
+            key="prev_orig",
+        )
+        right.plotly_chart(
+            figures.image_panels(p.preview[n:], [f"step {p.preview_step}"] * n, height=150),
+            key="prev_rec",
+        )
+    if p.evals:
+        last = p.evals[-1]
+        e1, e2, e3 = right.columns(3)
+        e1.metric("probe acc", f"{last['probe_acc']:.3f}")
+        e2.metric("PCA-2 acc", f"{last['pca2_acc']:.3f}")
+        e3.metric("held-out loss", f"{last['held_out_loss']:.4f}")
+    if run.finished and p.state != "failed":
+        name = (
+            f"trained-{run.config.model.mask_ratio:g}-dec{run.config.model.decoder_depth}-s{run.config.seed}"
+        )
+        summary = {k: v for k, v in run.trainer.summary().items()}
+        if st.session_state.get("kept") != id(run):
+            ckpt = Checkpoint(run.trainer.model.eval(), run.config, summary)
+            add_session_model(name, ckpt, "trained here")
+            st.session_state["kept"] = id(run)
+            st.toast(f"{name} joined the model picker.")
+        st.download_button(
+            "Download checkpoint (.safetensors)",
+            data=checkpoint_bytes(run.trainer.model, run.config, summary),
+            file_name=f"{name}.safetensors",
+            mime="application/octet-stream",
+            key="download",
+        )
+
+
+live_view()

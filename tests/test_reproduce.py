@@ -1,0 +1,109 @@
+import csv
+import json
+
+import pytest
+
+from toymae import reproduce as rp
+from toymae.checkpoint import load_checkpoint
+from toymae.cli import main
+
+TINY_EVAL = rp.EvalSpec(probe_train=64, probe_test=64, halluc_n=32)
+CELLS = [rp.Cell(0.6, 1), rp.Cell(0.9, 2)]
+
+
+def tiny_jobs(seeds=(0,)):
+    base = rp.base_config(quick=True)
+    from dataclasses import replace
+
+    return rp.make_jobs(replace(base, steps=8), seeds, cells=CELLS, eval_spec=TINY_EVAL, threads=1)
+
+
+def test_blog_cells_are_the_nine_configurations():
+    cells = rp.blog_cells()
+    assert len(cells) == 9 == len(set(cells))
+    assert {c.mask_ratio for c in cells if c.decoder_depth == 2} == set(rp.BLOG_MASK_RATIO)
+    assert {c.decoder_depth for c in cells if c.mask_ratio == 0.6} == set(rp.BLOG_DECODER_DEPTH)
+
+
+def test_job_keys_depend_on_config_and_seed_only():
+    a, b = tiny_jobs(seeds=(0, 1))[:2]
+    assert a.key != b.key
+    assert tiny_jobs()[0].key == a.key
+    from dataclasses import replace
+
+    assert replace(a, threads=2).key == a.key  # threads are how a job runs, not what it computes
+
+
+def test_interrupted_sweep_resumes_without_redoing_jobs(tmp_path, monkeypatch):
+    jobs = tiny_jobs(seeds=(0, 1))
+    calls = []
+    real = rp.execute_job
+
+    def counting(job):
+        calls.append(job.key)
+        return real(job)
+
+    monkeypatch.setattr(rp, "execute_job", counting)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(job, result):
+        if len(calls) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        rp.run_sweep(jobs, tmp_path, rp.LocalExecutor(), on_result=kill_after_two)
+    finished = set(calls)
+    assert len(rp.load_done(tmp_path, jobs)) == 2
+    calls.clear()
+    results = rp.run_sweep(jobs, tmp_path, rp.LocalExecutor())
+    assert len(calls) == 2 and not finished & set(calls)  # only the two unfinished jobs ran
+    assert [r["key"] for r in results] == [j.key for j in jobs]
+    calls.clear()
+    rp.run_sweep(jobs, tmp_path, rp.LocalExecutor())
+    assert calls == []  # everything done: nothing reruns
+
+
+def test_dask_gives_the_same_results_as_local(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    jobs = tiny_jobs()
+    local = rp.run_sweep(jobs, tmp_path / "local", rp.LocalExecutor())
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = rp.run_sweep(jobs, tmp_path / "dask", rp.DaskExecutor(client=client, threads=1))
+    for a, b in zip(local, remote, strict=True):
+        assert a["key"] == b["key"]
+        for metric in ("probe_acc", "pca2_acc", "held_out_loss", "halluc_rate_common"):
+            assert a[metric] == b[metric], metric
+    for job in jobs:  # checkpoints came back to the output folder
+        assert load_checkpoint(rp.checkpoint_path(tmp_path / "dask", job)).train_config == job.config
+
+
+def test_reproduce_quick_writes_all_formats_and_ships(tmp_path, capsys):
+    out, ship = tmp_path / "out", tmp_path / "ckpts"
+    assert main(["reproduce", "--quick", "--seeds", "1", "--out", str(out), "--ship", str(ship)]) == 0
+    printed = capsys.readouterr().out
+    assert "Mask ratio (decoder depth 2)" in printed and "0.767" in printed  # blog numbers beside ours
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["runs"]) == 9 and len(data["table"]) == 9
+    assert data["meta"]["command"].startswith("python -m toymae reproduce --quick")
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 9 and {"probe_acc", "probe_acc_std", "halluc_rate_common"} <= set(rows[0])
+    assert "| 0.9 | 0.767 |" in (out / "results.md").read_text()
+    manifest = json.loads((ship / "manifest.json").read_text())
+    assert len(manifest["checkpoints"]) == 9
+    entry = manifest["checkpoints"][0]
+    ckpt = load_checkpoint(ship / entry["file"])
+    assert ckpt.train_config.model.mask_ratio == entry["mask_ratio"]
+    assert ckpt.summary["probe_acc"] == entry["results"]["probe_acc"]
+
+
+def test_scheduler_that_is_not_there_is_a_clear_error(capsys):
+    pytest.importorskip("distributed")
+    code = main(["reproduce", "--quick", "--scheduler", "tcp://127.0.0.1:9", "--out", "/nonexistent/x"])
+    assert code == 2

@@ -1,0 +1,101 @@
+"""Patch masks as a user edits them: presets, click toggles, and a compact text form for URLs.
+
+A mask here is a boolean numpy array of shape (grid, grid), True = hidden, row-major like ``patchify``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+PRESETS = ("random", "block", "left half", "right half", "top half", "bottom half", "invert", "clear")
+
+
+def random_mask(grid: int, ratio: float, seed: int) -> np.ndarray:
+    """The same mask the model's ``random_masking`` draws for a generator seeded with ``seed``."""
+    L = grid * grid
+    len_keep = int(L * (1 - ratio))
+    noise = torch.rand(1, L, generator=torch.Generator().manual_seed(seed))
+    ids = torch.argsort(noise, dim=1)[0, len_keep:]
+    mask = np.zeros(L, dtype=bool)
+    mask[ids.numpy()] = True
+    return mask.reshape(grid, grid)
+
+
+def preset_mask(
+    name: str, grid: int, current: np.ndarray | None = None, ratio: float = 0.6, seed: int = 0
+) -> np.ndarray:
+    """A named preset; ``invert`` flips ``current``; ``block`` hides a centred square of ~ratio area."""
+    m = np.zeros((grid, grid), dtype=bool)
+    half = grid // 2
+    if name == "random":
+        return random_mask(grid, ratio, seed)
+    if name == "block":
+        side = max(1, round(grid * ratio**0.5))
+        start = (grid - side) // 2
+        m[start : start + side, start : start + side] = True
+    elif name == "left half":
+        m[:, :half] = True
+    elif name == "right half":
+        m[:, half:] = True
+    elif name == "top half":
+        m[:half, :] = True
+    elif name == "bottom half":
+        m[half:, :] = True
+    elif name == "invert":
+        return ~(current if current is not None else m)
+    elif name != "clear":
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return m
+
+
+def toggle(mask: np.ndarray, indices: Iterable[int]) -> np.ndarray:
+    """Flip the patches at flat ``indices`` (clicked or box-selected)."""
+    out = mask.copy().reshape(-1)
+    idx = np.fromiter((int(i) for i in indices), dtype=np.int64)
+    idx = idx[(idx >= 0) & (idx < out.size)]
+    out[idx] = ~out[idx]
+    return out.reshape(mask.shape)
+
+
+def hide(mask: np.ndarray, indices: Iterable[int], hidden: bool = True) -> np.ndarray:
+    """Set the patches at flat ``indices`` to hidden (or visible)."""
+    out = mask.copy().reshape(-1)
+    idx = np.fromiter((int(i) for i in indices), dtype=np.int64)
+    out[idx[(idx >= 0) & (idx < out.size)]] = hidden
+    return out.reshape(mask.shape)
+
+
+def selected_indices(selection: dict | None) -> list[int]:
+    """Patch indices from a plotly selection event (points carry the index in ``customdata``)."""
+    if not selection:
+        return []
+    points = selection.get("selection", selection).get("points", [])
+    out = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            out.append(int(cd))
+    return sorted(set(out))
+
+
+def to_text(mask: np.ndarray) -> str:
+    """Hex string of the row-major bits (a 16x16 mask is 64 characters), for the URL."""
+    bits = np.packbits(mask.reshape(-1).astype(np.uint8))
+    return bits.tobytes().hex()
+
+
+def from_text(text: str, grid: int) -> np.ndarray | None:
+    """Inverse of ``to_text``; None when the text does not describe a grid x grid mask."""
+    try:
+        raw = np.frombuffer(bytes.fromhex(text), dtype=np.uint8)
+    except ValueError:
+        return None
+    bits = np.unpackbits(raw)
+    if raw.size != (grid * grid + 7) // 8:
+        return None
+    return bits[: grid * grid].astype(bool).reshape(grid, grid)
