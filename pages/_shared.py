@@ -59,6 +59,14 @@ def default_model_name(models: dict[str, ModelChoice]) -> str | None:
     return next(iter(models), None)
 
 
+def ensure_choice(key: str, options: list[str], default: str | None) -> None:
+    """Give a bound selectbox a valid value: keep the session's, else the URL's, else ``default``."""
+    if st.session_state.get(key) in options:
+        return
+    from_url = st.query_params.get(key)
+    st.session_state[key] = from_url if from_url in options else default
+
+
 def sidebar_model_picker() -> None:
     """The shared sidebar: pick a shipped, trained or uploaded model (bound to ``?model=``)."""
     models = all_models()
@@ -66,9 +74,7 @@ def sidebar_model_picker() -> None:
         st.markdown("### Model")
         if models:
             names = list(models)
-            current = st.session_state.get("model")
-            if current not in names:
-                st.session_state["model"] = default_model_name(models)
+            ensure_choice("model", names, default_model_name(models))
             st.selectbox(
                 "Model",
                 names,

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._shared import ModelChoice, all_models, default_model_name, require_model
+from pages._shared import ModelChoice, all_models, default_model_name, ensure_choice, require_model
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
@@ -61,8 +61,7 @@ default_left = st.session_state.get("model") or default_model_name(models)
 cols = st.columns(2, gap="large")
 for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_right)):
     key = f"rep_{side}"
-    if st.session_state.get(key) not in names:
-        st.session_state[key] = default
+    ensure_choice(key, names, default)
     with col:
         name = st.selectbox(
             "Model", names, key=key, format_func=lambda n: models[n].label, bind="query-params"

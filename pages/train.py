@@ -130,15 +130,16 @@ def live_view() -> None:
         name = (
             f"trained-{run.config.model.mask_ratio:g}-dec{run.config.model.decoder_depth}-s{run.config.seed}"
         )
-        summary = {k: v for k, v in run.trainer.summary().items()}
         if st.session_state.get("kept") != id(run):
-            ckpt = Checkpoint(run.trainer.model.eval(), run.config, summary)
-            add_session_model(name, ckpt, "trained here")
+            summary = run.trainer.summary()
+            add_session_model(name, Checkpoint(run.trainer.model.eval(), run.config, summary), "trained here")
             st.session_state["kept"] = id(run)
+            st.session_state["kept_bytes"] = checkpoint_bytes(run.trainer.model, run.config, summary)
             st.toast(f"{name} joined the model picker.")
+            st.rerun()  # the whole page, so the sidebar's picker lists the new model
         st.download_button(
             "Download checkpoint (.safetensors)",
-            data=checkpoint_bytes(run.trainer.model, run.config, summary),
+            data=st.session_state["kept_bytes"],
             file_name=f"{name}.safetensors",
             mime="application/octet-stream",
             key="download",

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from toymae.data import ShapeWorldConfig
-from toymae.model import MAEConfig
+from toymae.reproduce import base_config
 from toymae.train import TrainConfig, Trainer
 
 torch.set_num_threads(2)
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    model = MAEConfig(
-        image_size=16,
-        patch_size=4,
-        embed_dim=32,
-        depth=2,
-        num_heads=2,
-        decoder_embed_dim=16,
-        decoder_num_heads=2,
+    """The reproduction's tiny (--quick) model with a short, fp32 budget: trains in about a second."""
+    base = replace(
+        base_config(quick=True), steps=60, lr=3e-3, warmup_steps=10, eval_size=128, precision="fp32"
     )
-    base = TrainConfig(
-        model=model,
-        data=ShapeWorldConfig(image_size=16),
-        steps=60,
-        batch_size=64,
-        lr=3e-3,
-        warmup_steps=10,
-        eval_every=0,
-        eval_size=128,
-        precision="fp32",
-    )
-    from dataclasses import replace
-
     return replace(base, **overrides)
 
 

@@ -113,3 +113,22 @@ def test_eight_sessions_at_once_do_not_leak_state():
     assert not errors, errors
     for r in ratios:  # each session shows its own ratio's mask, not a neighbour's
         assert out[r] == f"{64 - int(64 * (1 - r))} / 64", (r, out[r])
+
+
+def test_train_page_trains_live_and_adds_the_model():
+    import time
+
+    at = app(t_steps="50", t_width="64", t_dec="1")
+    at.switch_page("pages/train.py")
+    at.run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    deadline = time.time() + 240
+    while time.time() < deadline and "kept" not in at.session_state:
+        time.sleep(1.0)
+        at.run()  # what the fragment's timer does in a browser
+    assert "kept" in at.session_state, "the run did not finish"
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="model")
+    trained = [o for o in picker.options if o.startswith("trained-0.6-dec1")]
+    assert trained, picker.options

@@ -15,7 +15,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("cmd", [[], ["train"], ["probe"], ["reconstruct"], ["hallucinate"], ["info"]])
+@pytest.mark.parametrize(
+    "cmd", [[], ["train"], ["probe"], ["reconstruct"], ["hallucinate"], ["reproduce"], ["pca"], ["info"]]
+)
 def test_help_everywhere(cmd):
     r = run_cli(*cmd, "--help")
     assert r.returncode == 0
@@ -131,3 +133,12 @@ def test_hallucinate_json_and_gallery(trained, tmp_path, capsys):
     assert main(["hallucinate", path, "--mask-ratio", "0.75", "--n", "50"]) == 0
     assert "undecidable" in capsys.readouterr().out
     assert main(["hallucinate", path, "--mask-ratio", "1.5"]) == 2
+
+
+def test_pca_picture(trained, tmp_path, capsys):
+    _, path = trained
+    png = tmp_path / "pca.png"
+    assert main(["pca", path, path, "--n", "100", "--out", str(png)]) == 0
+    assert "PCA-2 acc" in capsys.readouterr().out
+    img = Image.open(png)
+    assert img.size == (2 * (360 + 16) + 16, 360 + 24 + 32)

@@ -227,7 +227,14 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str] | None = None) -> in
         base = replace(base, steps=args.steps)
     seeds = list(range(args.seeds))
     spec = rp.EvalSpec(probe_train=256, probe_test=512, halluc_n=200) if args.quick else rp.EvalSpec()
-    jobs = rp.make_jobs(base, seeds, eval_spec=spec)
+    cells = rp.blog_cells()
+    if args.cells:
+        wanted = set(args.cells.split(","))
+        unknown = wanted - {c.name for c in cells}
+        if unknown:
+            raise UsageError(f"unknown cells {sorted(unknown)}; known: {', '.join(c.name for c in cells)}")
+        cells = [c for c in cells if c.name in wanted]
+    jobs = rp.make_jobs(base, seeds, cells=cells, eval_spec=spec)
     out = Path(args.out)
     if args.scheduler:
         try:
@@ -261,6 +268,28 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str] | None = None) -> in
     if args.ship:
         manifest = rp.ship(out, jobs, args.ship, meta)
         print(f"shipped seed-0 checkpoints and {manifest}", file=sys.stderr)
+    return 0
+
+
+def cmd_pca(args: argparse.Namespace) -> int:
+    from .data import eval_set
+    from .images import pca_panels_png
+    from .probe import extract_features, pca2_accuracy, pca_projection
+
+    panels = []
+    for path in args.checkpoints:
+        ckpt = _load(path, args.device)
+        data = ckpt.train_config.data
+        train = eval_set(args.n, data, args.data_seed, "probe-train")
+        test = eval_set(args.n, data, args.data_seed, "probe-test")
+        ftr, fte = extract_features(ckpt.model, train.images), extract_features(ckpt.model, test.images)
+        acc = pca2_accuracy(ftr, train.shape.numpy(), fte, test.shape.numpy())
+        m = ckpt.train_config.model
+        title = f"{Path(path).stem}: ratio {m.mask_ratio:g}, decoder {m.decoder_depth} - PCA-2 acc {acc:.3f}"
+        panels.append((title, pca_projection(fte, fit_on=ftr), test.shape.numpy()))
+        print(title)
+    pca_panels_png(panels, args.out)
+    print(f"wrote {args.out} (held-out features on the train split's first two PCs; blue circle, red square)")
     return 0
 
 
@@ -349,11 +378,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, default=3, help="pretraining seeds per configuration")
     p.add_argument("--steps", type=_positive_int, default=None, help="override the training budget")
     p.add_argument("--quick", action="store_true", help="a tiny end-to-end version (under 2 minutes)")
+    p.add_argument(
+        "--cells", metavar="NAMES", help="comma-separated subset, e.g. ratio0.6-dec1,ratio0.6-dec4"
+    )
     p.add_argument("--workers", type=_positive_int, default=1, help="local processes (cores are split)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to a Dask distributed cluster")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per job on Dask")
     p.add_argument("--ship", metavar="DIR", help="copy seed-0 checkpoints + manifest.json to DIR")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "pca", help="PNG of the 2-D PCA of encoder features, one panel per checkpoint", formatter_class=fmt
+    )
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--n", type=_positive_int, default=600, help="images per split")
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--out", default="pca.png")
+    _add_device(p)
+    p.set_defaults(func=cmd_pca)
 
     p = sub.add_parser("info", help="print a checkpoint's config and summary", formatter_class=fmt)
     p.add_argument("checkpoint")

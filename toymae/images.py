@@ -106,3 +106,33 @@ def save_hallucination_gallery(
     path.parent.mkdir(parents=True, exist_ok=True)
     grid_image(rows, scale=scale).save(path)
     return path
+
+
+def pca_panels_png(
+    panels: list[tuple[str, np.ndarray, np.ndarray]], path: str | Path, size: int = 360
+) -> Path:
+    """Side-by-side 2-D scatter plots (title, (N, 2) points, (N,) labels 0/1) as a PNG, drawn with PIL.
+
+    Circles are blue, squares red, as in the dashboard. Each panel is scaled to its own points.
+    """
+    from PIL import ImageDraw
+
+    colours = {0: (31, 119, 180), 1: (214, 39, 40)}
+    pad, title_h = 16, 24
+    canvas = Image.new("RGB", (len(panels) * (size + pad) + pad, size + title_h + 2 * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for k, (title, pts, labels) in enumerate(panels):
+        x0 = pad + k * (size + pad)
+        y0 = pad + title_h
+        draw.rectangle([x0, y0, x0 + size, y0 + size], outline=(180, 180, 180))
+        draw.text((x0, pad), title, fill=(0, 0, 0))
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+        xy = (pts - lo) / span * (size - 12) + 6
+        for (x, y), lab in zip(xy, labels, strict=True):
+            cx, cy = x0 + x, y0 + size - y
+            draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colours[int(lab)])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+    return path

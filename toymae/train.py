@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .data import ShapeWorldConfig, eval_set, make_generator, sample
+from .data import ShapeBatch, ShapeWorldConfig, eval_set, make_generator, sample
 from .model import MAEConfig, MaskedAutoencoder, build_model, default_device
 
 
@@ -116,9 +116,9 @@ class StepInfo:
 class EvalSet:
     """Fixed held-out images for the loss and the probe (train/test splits, disjoint from training)."""
 
-    probe_train: object
-    probe_test: object
-    mask_generator_seed: int = 12345
+    probe_train: ShapeBatch
+    probe_test: ShapeBatch
+    mask_generator_seed: int = 12345  # held-out loss uses the same masks at every evaluation
 
 
 def make_eval_sets(config: TrainConfig, seed: int = 0) -> EvalSet:
