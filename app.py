@@ -10,12 +10,12 @@ from pages._shared import sidebar_model_picker
 st.set_page_config(page_title="toymae · a toy masked autoencoder", page_icon="🧩", layout="wide")
 
 pages = [
-    st.Page("pages/reconstruct.py", title="Reconstruct", icon="🧩", url_path="reconstruct", default=True),
+    st.Page("pages/reconstruct.py", title="Reconstruct", icon="🧩", default=True),  # served at /
     st.Page("pages/hallucinations.py", title="Hallucinations", icon="👻", url_path="hallucinations"),
     st.Page("pages/representations.py", title="Representations", icon="🧭", url_path="representations"),
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
     st.Page("pages/reproduce.py", title="Reproduce", icon="📊", url_path="reproduce"),
 ]
-page = st.navigation(pages)
 sidebar_model_picker()
+page = st.navigation(pages)
 page.run()

@@ -18,6 +18,21 @@ from toymae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load
 MAX_UPLOAD_MB = 50
 
 
+def enter_page() -> None:
+    """Make sure a page runs inside ``app.py`` (shared sidebar, ``st.navigation``).
+
+    A ``pages/`` folder beside the entry point puts a fresh Streamlit server in its legacy
+    multipage mode until ``st.navigation`` has been called once: a direct link such as
+    ``/reconstruct`` would then run the page file alone, without the sidebar, under a second,
+    auto-generated menu. Leave that mode and rerun through ``app.py``; Streamlit keeps the page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @dataclass
 class ModelChoice:
     name: str  # key in the picker

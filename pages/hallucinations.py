@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages._shared import ModelChoice, all_models, require_model
+from pages._shared import ModelChoice, all_models, enter_page, require_model
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, eval_set
 from toymae.hallucination import HallucinationReport, evaluate_hallucination
 from toymae.images import MASK_GREY
 
+enter_page()
 st.title("Hallucinations")
 st.caption(
     "An image's score is the share of its hidden *discriminative* pixels (where a square and a circle of "

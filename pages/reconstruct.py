@@ -6,13 +6,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._shared import require_model
+from pages._shared import enter_page, require_model
 from toymae import figures, masks
 from toymae.data import SHAPE_NAMES, counterfactual, make_generator, sample
 from toymae.explore import image_from_bytes, make_shape, reconstruct_one, uncertainty_map
 from toymae.hallucination import score_reconstructions
 from toymae.images import MASK_GREY
 
+enter_page()
 st.title("Reconstruct")
 choice = require_model()
 model, cfg = choice.checkpoint.model, choice.checkpoint.train_config
@@ -61,7 +62,7 @@ with left:
                 st.session_state["drawing"] = masks.toggle(st.session_state["drawing"], picked)
                 st.query_params["img"] = masks.to_text(st.session_state["drawing"])
 
-        st.caption("Click pixels (or drag a box) to flip them.")
+        st.caption("Drag a box over pixels (or click one) to flip them.")
         st.plotly_chart(
             figures.mask_grid(
                 ~st.session_state["drawing"], st.session_state["drawing"].astype(float), height=300
@@ -120,7 +121,7 @@ with left:
                 )
             )
 
-        st.caption("Click patches, or drag a box, to hide / show them. Dark = hidden.")
+        st.caption("Drag a box over patches (or click one) to hide / show them. Dark = hidden.")
         st.plotly_chart(
             figures.mask_grid(st.session_state["mask_grid_bits"], image[0, 0].numpy(), height=300),
             key="mask_grid",

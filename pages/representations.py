@@ -8,13 +8,21 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages._shared import ModelChoice, all_models, default_model_name, ensure_choice, require_model
+from pages._shared import (
+    ModelChoice,
+    all_models,
+    default_model_name,
+    ensure_choice,
+    enter_page,
+    require_model,
+)
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
 from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
 from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
 
+enter_page()
 st.title("Representations")
 st.caption(
     "Features: the encoder on the full image, mean-pooled over patches. Shape probe: standardised "

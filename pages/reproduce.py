@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._shared import enter_page
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO, markdown_tables
 
+enter_page()
 st.title("Reproduce the blog")
 results = load_results()
 if not results:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from pages._shared import add_session_model
+from pages._shared import add_session_model, enter_page
 from toymae import figures
 from toymae.background import MAX_STEPS, BackgroundRun, TrainingSlot
 from toymae.checkpoint import Checkpoint, checkpoint_bytes
@@ -15,6 +15,7 @@ from toymae.data import ShapeWorldConfig
 from toymae.model import MAEConfig
 from toymae.train import TrainConfig
 
+enter_page()
 st.title("Train")
 
 

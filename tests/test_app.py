@@ -12,10 +12,15 @@ pytestmark = pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoi
 PAGES = ["reconstruct", "hallucinations", "representations", "train", "reproduce"]
 
 
-def app(**query) -> AppTest:
+def app(page: str | None = None, **query) -> AppTest:
+    """An app session opened at ``page`` with the URL's query parameters, run once."""
     at = AppTest.from_file("../app.py", default_timeout=120)
     for k, v in query.items():
         at.query_params[k] = v
+    at.run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
     return at
 
 
@@ -29,17 +34,13 @@ def metric(at: AppTest, label: str) -> str:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_exception(page):
-    at = app()
-    at.run()
-    at.switch_page(f"pages/{page}.py")
-    at.run()
+    at = app(page)
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value
 
 
 def test_mask_ratio_changes_the_reconstruction():
     at = app()
-    at.run()
     before, loss_before = figure(at)["data"][2]["z"], metric(at, "Loss on hidden patches")
     at.slider(key="ratio").set_value(0.9).run()
     after = figure(at)["data"][2]["z"]
@@ -51,7 +52,6 @@ def test_mask_ratio_changes_the_reconstruction():
 
 def test_url_restores_model_ratio_seed_and_shape():
     at = app(ratio="0.75", mseed="3", shape="circle", x="0.3", model="ratio0.6-dec4")
-    at.run()
     assert at.slider(key="ratio").value == 0.75
     assert at.number_input(key="mseed").value == 3
     assert at.radio(key="shape").value == "circle"
@@ -61,7 +61,6 @@ def test_url_restores_model_ratio_seed_and_shape():
 
 def test_drawn_mask_presets_and_url():
     at = app(mask_mode="Draw")
-    at.run()
     at.button(key="preset_left half").click().run()
     assert not at.exception
     assert metric(at, "Hidden patches") == "32 / 64"
@@ -73,18 +72,14 @@ def test_drawn_mask_presets_and_url():
 
 
 def test_hallucination_page_reacts_to_ratio():
-    at = app()
-    at.switch_page("pages/hallucinations.py")
-    at.run()
+    at = app("hallucinations")
     a = metric(at, "Hallucination rate")
     at.slider(key="h_ratio").set_value(0.9).run()
     assert not at.exception and metric(at, "Hallucination rate") != a
 
 
 def test_representations_compare_two_models():
-    at = app(rep_a="ratio0.6-dec1", rep_b="ratio0.6-dec4")
-    at.switch_page("pages/representations.py")
-    at.run()
+    at = app("representations", rep_a="ratio0.6-dec1", rep_b="ratio0.6-dec4")
     assert not at.exception
     probes = [m.value for m in at.metric if m.label == "shape probe"]
     assert len(probes) == 2 and all(0.0 <= float(v) <= 1.0 for v in probes)
@@ -98,7 +93,6 @@ def test_eight_sessions_at_once_do_not_leak_state():
     def session(r: float) -> None:
         try:
             at = app(ratio=str(r))
-            at.run()
             if at.exception:
                 errors.append(str(at.exception[0].value))
             out[r] = metric(at, "Hidden patches")
@@ -118,9 +112,7 @@ def test_eight_sessions_at_once_do_not_leak_state():
 def test_train_page_trains_live_and_adds_the_model():
     import time
 
-    at = app(t_steps="50", t_width="64", t_dec="1")
-    at.switch_page("pages/train.py")
-    at.run()
+    at = app("train", t_steps="50", t_width="64", t_dec="1")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, [e.value for e in at.exception]
     deadline = time.time() + 240
@@ -128,7 +120,8 @@ def test_train_page_trains_live_and_adds_the_model():
         time.sleep(1.0)
         at.run()  # what the fragment's timer does in a browser
     assert "kept" in at.session_state, "the run did not finish"
+    at.run()  # a plain rerun after the fragment's full-page refresh
     assert not at.exception, [e.value for e in at.exception]
-    picker = at.selectbox(key="model")
+    picker = at.sidebar.selectbox(key="model")
     trained = [o for o in picker.options if o.startswith("trained-0.6-dec1")]
     assert trained, picker.options

@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/ for a human to look at.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,20 +33,31 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh tab (and so a fresh Streamlit session) for every test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
 
 
 def wait_idle(pg) -> None:
-    """Streamlit shows a 'running' status widget while a script runs; wait until it is gone."""
-    pg.wait_for_timeout(300)
-    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    pg.wait_for_timeout(300)
+    """Streamlit shows a 'running' status widget while a script runs; wait until it has been gone a while."""
+    quiet = 0
+    deadline = time.time() + 90
+    while quiet < 4 and time.time() < deadline:
+        pg.wait_for_timeout(250)
+        running = pg.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet = 0 if running else quiet + 1
 
 
 def no_exception(pg) -> None:
@@ -54,56 +66,82 @@ def no_exception(pg) -> None:
     ).first.inner_text()
 
 
+def metric_value(pg, label: str) -> str:
+    return pg.evaluate(
+        """(label) => {
+            const m = [...document.querySelectorAll('[data-testid="stMetric"]')]
+                .filter(e => e.querySelector('[data-testid="stMetricLabel"]').innerText.trim() === label);
+            return m.length ? m[m.length - 1].querySelector('[data-testid="stMetricValue"]').innerText : null;
+        }""",
+        label,
+    )
+
+
 def panels_signature(pg) -> str:
     """The reconstruction panels' data, as plotly holds it in the page."""
     return pg.evaluate(
-        "() => { const d = document.querySelectorAll('.js-plotly-plot')[0];"
+        "() => { const d = [...document.querySelectorAll('.js-plotly-plot')]"
+        ".find(p => p.data.length === 4 && p.data.every(t => t.type === 'heatmap'));"
         " return JSON.stringify(d.data.map(t => t.z)); }"
     )
 
 
-@pytest.mark.parametrize("path", ["reconstruct", "hallucinations", "representations", "train", "reproduce"])
+@pytest.mark.parametrize("path", ["", "hallucinations", "representations", "train", "reproduce"])
 def test_every_page_opens(page, server, path):
     page.goto(f"{server}/{path}")
     page.wait_for_selector('[data-testid="stAppViewContainer"]')
     page.wait_for_selector("h1")
     wait_idle(page)
     no_exception(page)
-    page.screenshot(path=str(ARTIFACTS / f"page-{path}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-{path or 'reconstruct'}.png"), full_page=True)
 
 
 def test_slider_changes_reconstruction(page, server):
-    page.goto(f"{server}/reconstruct?ratio=0.6")
+    page.goto(f"{server}/?ratio=0.6")
     page.wait_for_selector(".js-plotly-plot")
     wait_idle(page)
     before = panels_signature(page)
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Mask ratio").locator('[role="slider"]')
+    slider = page.locator('input[type="range"][aria-label="Mask ratio"]')
+    assert slider.get_attribute("value") == "0.6"
     slider.focus()
     for _ in range(4):
         slider.press("ArrowRight")
+    page.wait_for_function("() => window.location.search.includes('ratio=0.8')", timeout=60_000)
+    deadline = time.time() + 60  # the rerun's new panels replace the old ones
+    while panels_signature(page) == before and time.time() < deadline:
+        page.wait_for_timeout(250)
     wait_idle(page)
-    page.wait_for_function("() => window.location.search.includes('ratio=0.8')", timeout=20_000)
     after = panels_signature(page)
     no_exception(page)
     assert before != after
     page.screenshot(path=str(ARTIFACTS / "reconstruct-ratio-0.8.png"), full_page=True)
 
 
-def test_clicking_patches_on_the_mask_grid(page, server):
-    page.goto(f"{server}/reconstruct?mask_mode=Draw")
+def test_selecting_patches_on_the_mask_grid(page, server):
+    page.goto(f"{server}/?mask_mode=Draw")
     page.wait_for_selector(".js-plotly-plot")
     wait_idle(page)
-    hidden_before = page.locator('[data-testid="stMetric"]').filter(has_text="Hidden patches").inner_text()
+    hidden_before = metric_value(page, "Hidden patches")
     before = panels_signature(page)
-    grid = page.locator(".js-plotly-plot").nth(1)  # the mask grid is the second chart on the page
-    box = grid.locator(".nsewdrag").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)  # top-left patch
-    wait_idle(page)
-    page.wait_for_function(
-        "(t) => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(e => e.innerText === t)",
-        arg=hidden_before,
-        timeout=20_000,
+    index = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].findIndex(p => p.data[0].type === 'scatter')"
     )
+    grid = page.locator(".js-plotly-plot").nth(index)  # the patch grid: the one scatter chart
+    box = grid.locator(".nsewdrag").first.bounding_box()
+    grid.scroll_into_view_if_needed()
+    box = grid.locator(".nsewdrag").first.bounding_box()
+    # Drag a small box over the top-left patch (box selection), as a user selecting patches would.
+    page.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] * 0.02)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.08, box["y"] + box["height"] * 0.08, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.14, box["y"] + box["height"] * 0.14, steps=5)
+    page.mouse.up()
+    wait_idle(page)
+    deadline = time.time() + 30
+    while metric_value(page, "Hidden patches") == hidden_before and time.time() < deadline:
+        page.wait_for_timeout(250)
+    page.screenshot(path=str(ARTIFACTS / "reconstruct-drawn-mask.png"), full_page=True)
+    assert metric_value(page, "Hidden patches") != hidden_before
     no_exception(page)
     assert panels_signature(page) != before
     page.screenshot(path=str(ARTIFACTS / "reconstruct-drawn-mask.png"), full_page=True)

@@ -105,7 +105,9 @@ def patch_heatmap(values: np.ndarray, title: str, zmax: float | None = None, hei
     )
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_layout(title={"text": title, "font": {"size": 13}}, height=height, margin=_MARGIN)
+    fig.update_layout(
+        title={"text": title, "font": {"size": 13}}, height=height, margin=_MARGIN, plot_bgcolor="white"
+    )
     return fig
 
 
