@@ -19,18 +19,19 @@ MAX_UPLOAD_MB = 50
 
 
 def enter_page() -> None:
-    """Make sure a page runs inside ``app.py`` (shared sidebar, ``st.navigation``).
+    """Make sure a page has the shared sidebar even when Streamlit ran it without ``app.py``.
 
     A ``pages/`` folder beside the entry point puts a fresh Streamlit server in its legacy
     multipage mode until ``st.navigation`` has been called once: a direct link such as
-    ``/reconstruct`` would then run the page file alone, without the sidebar, under a second,
-    auto-generated menu. Leave that mode and rerun through ``app.py``; Streamlit keeps the page.
+    ``/hallucinations`` then runs the page file alone. Leave that mode (every later run goes through
+    ``app.py`` and its navigation) and draw the sidebar here for this one run. No rerun: a rerun
+    would drop a button press that arrived with this run.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        sidebar_model_picker()
 
 
 @dataclass
