@@ -193,7 +193,7 @@ def evaluate_hallucination(
     seed: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
     min_pixels: int = DEFAULT_MIN_PIXELS,
-    batch_size: int = 1024,
+    batch_size: int = 256,
 ) -> HallucinationReport:
     """Mask ``batch`` randomly at ``mask_ratio`` (masks from ``seed``), reconstruct and score."""
     gen = torch.Generator().manual_seed(seed)

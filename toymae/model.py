@@ -352,7 +352,7 @@ class MaskedAutoencoder(nn.Module):
 
     # ---------------------------------------------------------------- uses
     @torch.no_grad()
-    def features(self, imgs: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    def features(self, imgs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D)."""
         out = []
         device = self.cls_token.device

@@ -40,7 +40,7 @@ class ProbeReport:
         return asdict(self)
 
 
-def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """(N, D) float64 features, batched, under no_grad and in eval mode."""
     was_training = model.training
     model.eval()
