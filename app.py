@@ -5,7 +5,7 @@ The entry point only routes: a shared sidebar (model picker) and ``st.navigation
 
 import streamlit as st
 
-from pages._shared import sidebar_model_picker
+from pages._shared import mark_entry, sidebar_model_picker
 
 st.set_page_config(page_title="toymae · a toy masked autoencoder", page_icon="🧩", layout="wide")
 
@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
     st.Page("pages/reproduce.py", title="Reproduce", icon="📊", url_path="reproduce"),
 ]
+mark_entry()
 sidebar_model_picker()
 page = st.navigation(pages)
 page.run()

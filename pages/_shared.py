@@ -7,6 +7,7 @@ with a per-request generator (``toymae`` does both), so sessions never share mut
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -18,6 +19,14 @@ from toymae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load
 MAX_UPLOAD_MB = 50
 
 
+_run = threading.local()  # each session's script runs on its own thread: per-run flags live here
+
+
+def mark_entry() -> None:
+    """Called by ``app.py`` at the top of every run: this run goes through the entry point."""
+    _run.via_app = True
+
+
 def enter_page() -> None:
     """Make sure a page has the shared sidebar even when Streamlit ran it without ``app.py``.
 
@@ -27,9 +36,11 @@ def enter_page() -> None:
     ``app.py`` and its navigation) and draw the sidebar here for this one run. No rerun: a rerun
     would drop a button press that arrived with this run.
     """
-    from streamlit.runtime.pages_manager import PagesManager
+    via_app = getattr(_run, "via_app", False)
+    _run.via_app = False
+    if not via_app:
+        from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         sidebar_model_picker()
 
