@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass
 
 import streamlit as st
-import torch
 
 from toymae.catalog import CHECKPOINT_DIR, entry_label, load_manifest
 from toymae.checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_checkpoint_bytes
@@ -55,7 +54,6 @@ class ModelChoice:
 
 @st.cache_resource(show_spinner="Loading the shipped models…")
 def shipped_models() -> dict[str, ModelChoice]:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out = {}
     for entry in load_manifest():
         ckpt = load_checkpoint(CHECKPOINT_DIR / entry["file"], device="cpu")

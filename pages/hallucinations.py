@@ -10,7 +10,7 @@ from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, eval_set
 from toymae.hallucination import HallucinationReport, evaluate_hallucination
-from toymae.images import MASK_GREY
+from toymae.images import grey_out
 
 enter_page()
 st.title("Hallucinations")
@@ -76,7 +76,7 @@ for row_start in range(0, len(worst), 2):
     cols = st.columns(2)
     for col, ex in zip(cols, worst[row_start : row_start + 2], strict=False):
         pm = report.pixel_mask[ex["index"], 0].numpy()
-        masked = ex["image"] * (1 - pm) + MASK_GREY * pm
+        masked = grey_out(ex["image"], pm)
         score_map = np.nan_to_num(ex["patch_score"].reshape(g, g), nan=0.0)
         p = ex["image"].shape[0] // g
         overlay = np.kron(score_map, np.ones((p, p)))

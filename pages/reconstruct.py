@@ -11,7 +11,7 @@ from toymae import figures, masks
 from toymae.data import SHAPE_NAMES, counterfactual, make_generator, sample
 from toymae.explore import image_from_bytes, make_shape, reconstruct_one, uncertainty_map
 from toymae.hallucination import score_reconstructions
-from toymae.images import MASK_GREY
+from toymae.images import masked_display
 
 enter_page()
 st.title("Reconstruct")
@@ -150,7 +150,7 @@ with left:
 # ---------------------------------------------------------------- panels
 with right:
     rec = reconstruct_one(model, image, user_mask, ratio, int(st.session_state.get("mseed", 0)))
-    masked = rec.images * (1 - rec.pixel_mask) + MASK_GREY * rec.pixel_mask
+    masked = masked_display(rec)
     st.plotly_chart(
         figures.image_panels(
             [

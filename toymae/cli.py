@@ -217,7 +217,7 @@ def _rate_line(label: str, row: dict) -> str:
     )
 
 
-def cmd_reproduce(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+def cmd_reproduce(args: argparse.Namespace) -> int:
     import time
 
     from . import reproduce as rp
@@ -261,7 +261,7 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str] | None = None) -> in
         )
 
     results = rp.run_sweep(jobs, out, executor, on_result=report)
-    meta = rp.run_meta(argv, time.perf_counter() - t0, name)
+    meta = rp.run_meta(args.argv, time.perf_counter() - t0, name)
     paths = rp.write_reports(out, results, meta)
     print(rp.markdown_tables(rp.aggregate(results)))
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
@@ -417,9 +417,8 @@ def _add_device(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # recorded by `reproduce`
     try:
-        if args.func is cmd_reproduce:
-            return cmd_reproduce(args, argv)
         return args.func(args)
     except UsageError as e:
         print(f"toymae {args.command}: error: {e}", file=sys.stderr)

@@ -65,6 +65,17 @@ def _patch_sums(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(B, g_h, patch_size, g_w, patch_size).sum(dim=(2, 4)).reshape(B, g_h * g_w)
 
 
+def pixel_votes(
+    truth: torch.Tensor, counter: torch.Tensor, recon: torch.Tensor, hidden: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(discriminative pixels, votes): 1 where the reconstruction is closer to the counterfactual,
+    0 where closer to the truth, 1/2 on a tie; votes are 0 off the discriminative pixels."""
+    discriminative = hidden & (truth != counter)
+    d_truth, d_counter = (recon - truth).abs(), (recon - counter).abs()
+    vote = torch.where(d_counter < d_truth, 1.0, torch.where(d_counter > d_truth, 0.0, 0.5))
+    return discriminative, vote * discriminative
+
+
 def score_reconstructions(
     truth: torch.Tensor,
     counter: torch.Tensor,
@@ -76,12 +87,8 @@ def score_reconstructions(
 ) -> HallucinationScores:
     """Score reconstructions against truth and counterfactual; all images (B, 1, H, W), mask 1 = hidden."""
     truth, counter = truth.float().cpu(), counter.float().cpu()
-    recon, hidden = reconstruction.float().cpu(), pixel_mask.float().cpu() > 0.5
-    discriminative = hidden & (truth != counter)  # (B, 1, H, W)
-    d_truth = (recon - truth).abs()
-    d_counter = (recon - counter).abs()
-    vote = torch.where(d_counter < d_truth, 1.0, torch.where(d_counter > d_truth, 0.0, 0.5))
-    vote = vote * discriminative
+    hidden = pixel_mask.float().cpu() > 0.5
+    discriminative, vote = pixel_votes(truth, counter, reconstruction.float().cpu(), hidden)
     n_disc = discriminative.sum(dim=(1, 2, 3))
     n_flip = vote.sum(dim=(1, 2, 3))
     decidable = n_disc >= min_pixels

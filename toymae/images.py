@@ -25,9 +25,15 @@ def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
+def grey_out(image, pixel_mask):
+    """The image with hidden pixels (mask 1) shown grey, so they differ from the black background.
+    Works on tensors and arrays of any matching shape."""
+    return image * (1 - pixel_mask) + MASK_GREY * pixel_mask
+
+
 def masked_display(rec: Reconstruction) -> torch.Tensor:
     """The input with hidden patches shown grey: (B, 1, H, W)."""
-    return rec.images * (1 - rec.pixel_mask) + MASK_GREY * rec.pixel_mask
+    return grey_out(rec.images, rec.pixel_mask)
 
 
 def reconstruction_panels(rec: Reconstruction, index: int = 0) -> list[np.ndarray]:
@@ -67,17 +73,16 @@ def save_reconstruction_grid(rec: Reconstruction, path: str | Path, scale: int =
 def vote_map(report: HallucinationReport, index: int) -> np.ndarray:
     """Discriminative hidden pixels: white = drawn as the other shape, grey = drawn as the truth."""
     from .data import counterfactual
+    from .hallucination import pixel_votes
 
     b = report.batch[index : index + 1]
-    truth, counter = b.images[0, 0], counterfactual(b)[0, 0]
-    recon = report.reconstruction[index, 0]
-    hidden = report.pixel_mask[index, 0] > 0.5
-    disc = hidden & (truth != counter)
-    flipped = (recon - counter).abs() < (recon - truth).abs()
-    out = np.zeros(truth.shape, dtype=np.float32)
-    out[disc.numpy()] = 0.4
-    out[(disc & flipped).numpy()] = 1.0
-    return to_uint8(out)
+    disc, vote = pixel_votes(
+        b.images[0, 0],
+        counterfactual(b)[0, 0],
+        report.reconstruction[index, 0],
+        report.pixel_mask[index, 0] > 0.5,
+    )
+    return to_uint8(np.where(disc.numpy(), 0.4 + 0.6 * vote.numpy(), 0.0))
 
 
 def save_hallucination_gallery(
@@ -94,7 +99,7 @@ def save_hallucination_gallery(
         rows.append(
             [
                 to_uint8(img),
-                to_uint8(img * (1 - pm) + MASK_GREY * pm),
+                to_uint8(grey_out(img, pm)),
                 to_uint8(ex["pasted"]),
                 to_uint8(counterfactual(report.batch[i : i + 1])[0, 0]),
                 vote_map(report, i),

@@ -390,7 +390,6 @@ class MaskedAutoencoder(nn.Module):
             images=imgs.cpu(),
             mask=out.mask.cpu(),
             pixel_mask=pixel_mask.cpu(),
-            masked=(imgs * (1 - pixel_mask)).cpu(),
             reconstruction=recon.cpu(),
             pasted=pasted.cpu(),
             patch_error=per_patch_error.cpu(),
@@ -403,7 +402,6 @@ class Reconstruction:
     images: torch.Tensor  # (B, C, H, W) the input
     mask: torch.Tensor  # (B, L) 1 = hidden patch
     pixel_mask: torch.Tensor  # (B, C, H, W) 1 = hidden pixel
-    masked: torch.Tensor  # (B, C, H, W) input with hidden patches zeroed
     reconstruction: torch.Tensor  # (B, C, H, W) the decoder's prediction for every patch
     pasted: torch.Tensor  # (B, C, H, W) prediction on hidden patches, input on visible ones
     patch_error: torch.Tensor  # (B, L) per-patch MSE of the prediction against the input

@@ -16,7 +16,6 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -95,6 +94,9 @@ class Job:
         return f"{self.cell.name}-seed{self.seed}"
 
 
+REPRO_STEPS = 500  # the shipped reproduction's budget (README: how it was chosen)
+
+
 def base_config(quick: bool = False) -> TrainConfig:
     """The reproduction's model and budget (see README: how it was chosen); ``quick``: a tiny version."""
     if quick:
@@ -117,9 +119,6 @@ def base_config(quick: bool = False) -> TrainConfig:
             eval_size=64,
         )
     return TrainConfig(steps=REPRO_STEPS, eval_every=0)
-
-
-REPRO_STEPS = 500
 
 
 def make_jobs(
@@ -372,9 +371,9 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     }
 
 
-def run_meta(argv: list[str] | None, wall_seconds: float, executor_name: str) -> dict:
+def run_meta(argv: list[str], wall_seconds: float, executor_name: str) -> dict:
     return {
-        "command": "python -m toymae " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m toymae " + " ".join(argv),
         "toymae_version": __version__,
         "torch_version": torch.__version__,
         "machine": platform.machine(),
