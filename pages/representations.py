@@ -20,7 +20,6 @@ from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
 from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
-from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
 
 enter_page()
 st.title("Representations")
@@ -119,26 +118,11 @@ if not results:
 else:
     rows = results["table"]
     t1, t2 = st.columns(2)
-    t1.plotly_chart(
-        figures.sweep_chart(
-            [r for r in rows if r["decoder_depth"] == 2],
-            "mask_ratio",
-            [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")],
-            BLOG_MASK_RATIO,
-            "probe accuracy vs mask ratio (decoder depth 2)",
-        ),
-        key="tab_ratio",
+    ratio_fig, depth_fig = figures.blog_sweep_charts(
+        rows, [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")]
     )
-    t2.plotly_chart(
-        figures.sweep_chart(
-            [r for r in rows if r["mask_ratio"] == 0.6],
-            "decoder_depth",
-            [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")],
-            BLOG_DECODER_DEPTH,
-            "probe accuracy vs decoder depth (ratio 0.6)",
-        ),
-        key="tab_depth",
-    )
+    t1.plotly_chart(ratio_fig, key="tab_ratio")
+    t2.plotly_chart(depth_fig, key="tab_depth")
     st.dataframe(
         [
             {

@@ -7,7 +7,7 @@ import streamlit as st
 from pages._shared import enter_page
 from toymae import figures
 from toymae.catalog import load_results
-from toymae.reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO, markdown_tables
+from toymae.reproduce import markdown_tables
 
 enter_page()
 st.title("Reproduce the blog")
@@ -44,28 +44,9 @@ choices = {
 }
 metrics, y_title, with_blog = choices[metric or "shape probe"]
 c1, c2 = st.columns(2)
-c1.plotly_chart(
-    figures.sweep_chart(
-        [r for r in rows if r["decoder_depth"] == 2],
-        "mask_ratio",
-        metrics,
-        BLOG_MASK_RATIO if with_blog else None,
-        "mask ratio sweep (decoder depth 2)",
-        y_title,
-    ),
-    key="ratio_chart",
-)
-c2.plotly_chart(
-    figures.sweep_chart(
-        [r for r in rows if r["mask_ratio"] == 0.6],
-        "decoder_depth",
-        metrics,
-        BLOG_DECODER_DEPTH if with_blog else None,
-        "decoder depth sweep (mask ratio 0.6)",
-        y_title,
-    ),
-    key="depth_chart",
-)
+ratio_fig, depth_fig = figures.blog_sweep_charts(rows, metrics, y_title, with_blog)
+c1.plotly_chart(ratio_fig, key="ratio_chart")
+c2.plotly_chart(depth_fig, key="depth_chart")
 st.markdown(markdown_tables(rows))
 
 st.markdown("#### Run it yourself")

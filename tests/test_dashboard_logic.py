@@ -163,3 +163,15 @@ def test_background_stop_and_the_one_run_per_server_slot():
     assert _wait(second, {"done"}) == "done"
     with pytest.raises(ValueError, match="at most"):
         BackgroundRun(tiny_config(steps=MAX_STEPS + 1), owner="c")
+
+
+def test_blog_sweep_charts_split_rows_by_sweep():
+    rows = [
+        {"mask_ratio": r, "decoder_depth": d, "probe_acc": 0.9, "probe_acc_std": 0.01}
+        for r, d in [(0.1, 2), (0.6, 2), (0.9, 2), (0.6, 1), (0.6, 4)]
+    ]
+    ratio, depth = figures.blog_sweep_charts(rows, [("probe_acc", "probe")])
+    assert list(ratio.data[0].x) == [0.1, 0.6, 0.9] and list(depth.data[0].x) == [1, 2, 4]
+    assert ratio.data[1].name.startswith("blog") and len(ratio.data[1].x) == 6
+    no_blog, _ = figures.blog_sweep_charts(rows, [("probe_acc", "probe")], with_blog=False)
+    assert len(no_blog.data) == 1

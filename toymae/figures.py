@@ -193,6 +193,35 @@ def sweep_chart(
     return fig
 
 
+def blog_sweep_charts(
+    rows: Sequence[dict],
+    metrics: Sequence[tuple[str, str]],
+    y_title: str = "accuracy",
+    with_blog: bool = True,
+) -> tuple[go.Figure, go.Figure]:
+    """The blog's two sweeps from reproduction rows: mask ratio at decoder depth 2, and decoder depth
+    at ratio 0.6, each with the blog's probe accuracies beside ours when ``with_blog``."""
+    from .reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
+
+    ratio = sweep_chart(
+        [r for r in rows if r["decoder_depth"] == 2],
+        "mask_ratio",
+        metrics,
+        BLOG_MASK_RATIO if with_blog else None,
+        "mask ratio sweep (decoder depth 2)",
+        y_title,
+    )
+    depth = sweep_chart(
+        [r for r in rows if r["mask_ratio"] == 0.6],
+        "decoder_depth",
+        metrics,
+        BLOG_DECODER_DEPTH if with_blog else None,
+        "decoder depth sweep (mask ratio 0.6)",
+        y_title,
+    )
+    return ratio, depth
+
+
 def rate_by_bin_chart(bins: Sequence[dict], title: str = "", height: int = 300) -> go.Figure:
     """Hallucination rate per bin (e.g. visible fraction of the object) with Wilson intervals."""
     labels = [f"{b['lo']:.1f}–{b['hi']:.1f}" for b in bins]
