@@ -12,34 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
-import torch
-from sklearn.linear_model import LogisticRegression
 
 from toymae.catalog import CHECKPOINT_DIR, load_manifest
 from toymae.checkpoint import load_checkpoint
 from toymae.data import eval_set
 from toymae.model import build_model
-from toymae.probe import extract_features, shape_probe_accuracy
-
-
-@torch.no_grad()
-def cls_features(model, images: torch.Tensor) -> np.ndarray:
-    model.eval()
-    visible = torch.zeros(images.shape[0], model.config.num_patches)
-    latent, _, _ = model.forward_encoder(images, visible)
-    return latent[:, 0].double().numpy()
-
-
-def unstandardised(train_x, train_y, test_x, test_y) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(LogisticRegression(max_iter=2000).fit(train_x, train_y).score(test_x, test_y))
+from toymae.probe import cls_features, extract_features, shape_probe_accuracy, unstandardised_accuracy
 
 
 def main() -> None:
@@ -54,7 +36,7 @@ def main() -> None:
         ytr, yte = tr.shape.numpy(), te.shape.numpy()
         ftr, fte = extract_features(ckpt.model, tr.images), extract_features(ckpt.model, te.images)
         ours = shape_probe_accuracy(ftr, ytr, fte, yte)
-        raw = unstandardised(ftr, ytr, fte, yte)
+        raw = unstandardised_accuracy(ftr, ytr, fte, yte)
         cls = shape_probe_accuracy(
             cls_features(ckpt.model, tr.images), ytr, cls_features(ckpt.model, te.images), yte
         )

@@ -29,6 +29,17 @@ def _randomise_image() -> None:
     )
 
 
+def _grid_key(name: str) -> str:
+    """A clickable grid's widget key. It changes after every edit: the new chart starts with no
+    selection, so clicking the patch just toggled toggles it back (plotly would read that second
+    click as "deselect" and send nothing)."""
+    return f"{name}_{st.session_state.get(f'{name}_version', 0)}"
+
+
+def _renew_grid(name: str) -> None:
+    st.session_state[f"{name}_version"] = st.session_state.get(f"{name}_version", 0) + 1
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.markdown("#### Image")
@@ -57,17 +68,18 @@ with left:
             st.session_state["drawing"] = drawing
 
         def _draw_event() -> None:
-            picked = masks.selected_indices(st.session_state.get("draw_grid"))
+            picked = masks.selected_indices(st.session_state.get(_grid_key("draw_grid")))
             if picked:
                 st.session_state["drawing"] = masks.toggle(st.session_state["drawing"], picked)
                 st.query_params["img"] = masks.to_text(st.session_state["drawing"])
+                _renew_grid("draw_grid")
 
-        st.caption("Drag a box over pixels (or click one) to flip them.")
+        st.caption("Click a pixel, or drag a box over several, to flip them.")
         st.plotly_chart(
             figures.mask_grid(
                 ~st.session_state["drawing"], st.session_state["drawing"].astype(float), height=300
             ),
-            key="draw_grid",
+            key=_grid_key("draw_grid"),
             on_select=_draw_event,
             selection_mode=("points", "box"),
             config={"displayModeBar": False},
@@ -108,9 +120,10 @@ with left:
             st.query_params["mask"] = masks.to_text(m)
 
         def _grid_event() -> None:
-            picked = masks.selected_indices(st.session_state.get("mask_grid"))
+            picked = masks.selected_indices(st.session_state.get(_grid_key("mask_grid")))
             if picked:
                 _set_mask(masks.toggle(st.session_state["mask_grid_bits"], picked))
+                _renew_grid("mask_grid")
 
         def _preset(name: str) -> None:
             seed = int(st.session_state.get("preset_seed", 0)) + 1
@@ -121,10 +134,10 @@ with left:
                 )
             )
 
-        st.caption("Drag a box over patches (or click one) to hide / show them. Dark = hidden.")
+        st.caption("Click a patch, or drag a box over several, to hide / show them. Dark = hidden.")
         st.plotly_chart(
             figures.mask_grid(st.session_state["mask_grid_bits"], image[0, 0].numpy(), height=300),
-            key="mask_grid",
+            key=_grid_key("mask_grid"),
             on_select=_grid_event,
             selection_mode=("points", "box"),
             config={"displayModeBar": False},

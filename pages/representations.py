@@ -19,6 +19,7 @@ from pages._shared import (
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
+from toymae.images import text_thumbnail
 from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
 
 enter_page()
@@ -62,6 +63,24 @@ def view_for(name: str) -> FeatureView:
         return _compute(m)
 
 
+def _hover_labels(b: ShapeBatch) -> list[str]:
+    """Factors and a small text picture of each point's image (plotly hovers show no images)."""
+    return [
+        f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}<br>"
+        + text_thumbnail(img, max_cols=16)
+        for s, x, y, z, img in zip(b.shape, b.cx, b.cy, b.size, b.images, strict=True)
+    ]
+
+
+@st.cache_resource(max_entries=16)
+def _shipped_hover(name: str) -> list[str]:
+    return _hover_labels(shipped_view(name).batch)
+
+
+def hover_labels(name: str, view: FeatureView) -> list[str]:
+    return _shipped_hover(name) if models[name].origin == "shipped" else _hover_labels(view.batch)
+
+
 names = list(models)
 default_right = "ratio0.6-dec4" if "ratio0.6-dec4" in models else names[-1]
 default_left = st.session_state.get("model") or default_model_name(models)
@@ -81,10 +100,7 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
         k3.metric("R² x / y", f"{r.r2_x:.2f} / {r.r2_y:.2f}")
         k4.metric("R² size", "fixed size" if r.r2_size is None else f"{r.r2_size:.2f}")
         b = view.batch
-        hover = [
-            f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}"
-            for s, x, y, z in zip(b.shape, b.cx, b.cy, b.size, strict=True)
-        ]
+        hover = hover_labels(name, view)
         event = st.plotly_chart(
             figures.pca_scatter(
                 view.points, [SHAPE_NAMES[int(s)] for s in b.shape], hover, title=models[name].label
@@ -107,7 +123,10 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
                 key=f"pick_{side}",
             )
         else:
-            st.caption("Click a point to see its image and reconstruction.")
+            st.caption(
+                "Hover over a point for a small picture of its image; "
+                "click it for the image and its reconstruction."
+            )
 
 st.markdown("#### The blog's tables, beside ours")
 results = load_results()

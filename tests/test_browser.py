@@ -123,13 +123,7 @@ def test_selecting_patches_on_the_mask_grid(page, server):
     wait_idle(page)
     hidden_before = metric_value(page, "Hidden patches")
     before = panels_signature(page)
-    index = page.evaluate(
-        "() => [...document.querySelectorAll('.js-plotly-plot')].findIndex(p => p.data[0].type === 'scatter')"
-    )
-    grid = page.locator(".js-plotly-plot").nth(index)  # the patch grid: the one scatter chart
-    box = grid.locator(".nsewdrag").first.bounding_box()
-    grid.scroll_into_view_if_needed()
-    box = grid.locator(".nsewdrag").first.bounding_box()
+    box, _ = patch_grid_area(page)
     # Drag a small box over the top-left patch (box selection), as a user selecting patches would.
     page.mouse.move(box["x"] + box["width"] * 0.02, box["y"] + box["height"] * 0.02)
     page.mouse.down()
@@ -145,3 +139,86 @@ def test_selecting_patches_on_the_mask_grid(page, server):
     no_exception(page)
     assert panels_signature(page) != before
     page.screenshot(path=str(ARTIFACTS / "reconstruct-drawn-mask.png"), full_page=True)
+
+
+def patch_grid_area(pg):
+    """The patch grid's plot area (the one scatter chart) and its grid size, scrolled into view."""
+    index = pg.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].findIndex(p => p.data[0].type === 'scatter')"
+    )
+    grid = pg.locator(".js-plotly-plot").nth(index)
+    grid.scroll_into_view_if_needed()
+    size = pg.evaluate(
+        "(i) => Math.round(Math.sqrt([...document.querySelectorAll('.js-plotly-plot')][i].data[0].x.length))",
+        index,
+    )
+    return grid.locator(".nsewdrag").first.bounding_box(), size
+
+
+def click_patch(pg, row: int, col: int) -> None:
+    """Point at a patch, let plotly register the hover (as a hand on a mouse does), then click."""
+    box, g = patch_grid_area(pg)
+    # Axis ranges are [-0.6, g - 0.4]: patch c's centre lies (c + 0.6) / g of the way across.
+    x = box["x"] + box["width"] * (col + 0.6) / g
+    y = box["y"] + box["height"] * (row + 0.6) / g
+    pg.mouse.move(x - 3, y - 3)
+    pg.mouse.move(x, y, steps=3)
+    pg.wait_for_timeout(400)
+    pg.mouse.down()
+    pg.mouse.up()
+
+
+def wait_metric_change(pg, label: str, old: str, seconds: float = 30) -> str:
+    deadline = time.time() + seconds
+    while metric_value(pg, label) == old and time.time() < deadline:
+        pg.wait_for_timeout(250)
+    wait_idle(pg)
+    return metric_value(pg, label)
+
+
+def test_clicking_a_patch_toggles_it_and_a_second_click_toggles_it_back(page, server):
+    page.goto(f"{server}/?mask_mode=Draw")
+    page.wait_for_selector(".js-plotly-plot")
+    wait_idle(page)
+    start = metric_value(page, "Hidden patches")
+    click_patch(page, 3, 5)
+    once = wait_metric_change(page, "Hidden patches", start)
+    assert once != start, "a single click on a patch changed nothing"
+    assert abs(int(once.split("/")[0]) - int(start.split("/")[0])) == 1  # exactly one patch flipped
+    click_patch(page, 3, 5)
+    twice = wait_metric_change(page, "Hidden patches", once)
+    no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "reconstruct-clicked-patch.png"), full_page=True)
+    assert twice == start, "clicking the same patch again did not undo the first click"
+
+
+PCA_CHART = (
+    "[...document.querySelectorAll('.js-plotly-plot')]"
+    ".find(p => p.layout && p.layout.xaxis && p.layout.xaxis.title && p.layout.xaxis.title.text === 'PC 1')"
+)
+
+
+def test_hovering_a_pca_point_shows_a_picture_of_its_image(page, server):
+    page.goto(f"{server}/representations")
+    page.wait_for_function(f"() => !!{PCA_CHART}", timeout=90_000)
+    wait_idle(page)
+    page.evaluate(f"() => {PCA_CHART}.scrollIntoView({{block: 'center'}})")
+    page.wait_for_timeout(300)
+    xy = page.evaluate(
+        f"""() => {{
+            const gd = {PCA_CHART}, r = gd.getBoundingClientRect(), L = gd._fullLayout;
+            return [r.left + L._size.l + L.xaxis.l2p(gd.data[0].x[0]),
+                    r.top + L._size.t + L.yaxis.l2p(gd.data[0].y[0])];
+        }}"""
+    )
+    page.mouse.move(xy[0] - 4, xy[1] - 4)
+    page.mouse.move(xy[0], xy[1], steps=3)
+    page.wait_for_function(
+        "() => /[\u2580\u2584\u2588]/.test(document.querySelector('.hoverlayer')?.textContent || '')",
+        timeout=10_000,
+    )
+    text = page.locator(".hoverlayer").first.text_content()
+    page.screenshot(path=str(ARTIFACTS / "representations-hover.png"))
+    assert "circle" in text or "square" in text  # the factors, then the picture
+    assert text.count("\u2588") >= 10  # a picture of an object covers many full cells
+    no_exception(page)

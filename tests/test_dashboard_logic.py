@@ -14,6 +14,7 @@ from toymae import figures, masks
 from toymae.background import MAX_STEPS, BackgroundRun, TrainingSlot
 from toymae.data import ShapeWorldConfig
 from toymae.explore import image_from_array, image_from_bytes, make_shape, reconstruct_one, uncertainty_map
+from toymae.images import text_thumbnail
 from toymae.model import build_model
 
 
@@ -175,3 +176,21 @@ def test_blog_sweep_charts_split_rows_by_sweep():
     assert ratio.data[1].name.startswith("blog") and len(ratio.data[1].x) == 6
     no_blog, _ = figures.blog_sweep_charts(rows, [("probe_acc", "probe")], with_blog=False)
     assert len(no_blog.data) == 1
+
+
+def test_text_thumbnail_draws_the_shape_in_half_blocks():
+    cfg = ShapeWorldConfig()
+    square = text_thumbnail(make_shape("square", 0.5, 0.5, cfg).images[0, 0], max_cols=16)
+    circle = text_thumbnail(make_shape("circle", 0.5, 0.5, cfg).images[0, 0], max_cols=16)
+    lines = square.split("<br>")
+    assert len(lines) == 8 and all(len(line) == 16 for line in lines)  # 32 px pooled 2x, 2 rows a line
+    full = "\u2588"
+    assert square.count(full) > circle.count(full) > 0  # the circle loses its corners
+    assert set(circle) - set("<br>") > {full}  # round edges use half blocks
+    blank = text_thumbnail(np.zeros((32, 32)), max_cols=32)
+    assert set(blank.replace("<br>", "")) == {"\u00a0"} and len(blank.split("<br>")) == 16
+
+
+def test_pca_scatter_hover_is_monospace_for_text_pictures():
+    fig = figures.pca_scatter(np.zeros((2, 2)), ["circle", "square"], ["a", "b"])
+    assert "monospace" in fig.layout.hoverlabel.font.family

@@ -81,3 +81,13 @@ def test_counterfactual_swaps_shape_only():
     swapped = b[torch.arange(16)]
     swapped.shape = 1 - swapped.shape
     assert torch.equal(counterfactual(swapped), b.images)
+
+
+def test_sample_renders_on_the_requested_device_with_the_same_objects():
+    cfg = ShapeWorldConfig()
+    on_cpu = sample(16, cfg, make_generator(3))
+    elsewhere = sample(16, cfg, make_generator(3), device="meta")  # any device: factors stay CPU-drawn
+    assert elsewhere.images.device.type == "meta" and elsewhere.shape.device.type == "meta"
+    assert on_cpu.images.device.type == "cpu"
+    same_seed = sample(16, cfg, make_generator(3), device="cpu")
+    assert torch.equal(same_seed.images, on_cpu.images) and torch.equal(same_seed.cx, on_cpu.cx)

@@ -32,6 +32,23 @@ def test_job_keys_depend_on_config_and_seed_only():
     from dataclasses import replace
 
     assert replace(a, threads=2).key == a.key  # threads are how a job runs, not what it computes
+    assert replace(a, device="cuda").key == a.key  # so is the device
+
+
+def test_local_executor_hands_its_device_to_every_job(monkeypatch):
+    seen = []
+    monkeypatch.setattr(rp, "execute_job", lambda job: (seen.append(job.device), ({}, b""))[1])
+    list(rp.LocalExecutor(1, device="meta").run(tiny_jobs(seeds=(0, 1))))
+    assert seen == ["meta"] * 4
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["reproduce", "--quick", "--device", "cuda", "--out", "/nonexistent/x"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
 
 
 def test_interrupted_sweep_resumes_without_redoing_jobs(tmp_path, monkeypatch):
@@ -107,3 +124,44 @@ def test_scheduler_that_is_not_there_is_a_clear_error(capsys):
     pytest.importorskip("distributed")
     code = main(["reproduce", "--quick", "--scheduler", "tcp://127.0.0.1:9", "--out", "/nonexistent/x"])
     assert code == 2
+
+
+def blog_rows(changes: dict | None = None) -> list[dict]:
+    """The blog's nine probe accuracies as result rows, with a blog-like PCA picture."""
+    rows = [
+        {"mask_ratio": r, "decoder_depth": 2, "probe_acc": p, "pca2_acc": 0.6}
+        for r, p in rp.BLOG_MASK_RATIO.items()
+    ]
+    rows += [
+        {"mask_ratio": 0.6, "decoder_depth": d, "probe_acc": p, "pca2_acc": 0.95 if d == 1 else 0.6}
+        for d, p in rp.BLOG_DECODER_DEPTH.items()
+        if d != 2
+    ]
+    for (ratio, depth), value in (changes or {}).items():
+        next(r for r in rows if (r["mask_ratio"], r["decoder_depth"]) == (ratio, depth))["probe_acc"] = value
+    return rows
+
+
+def test_the_blogs_own_tables_pass_every_finding():
+    found = rp.check_findings(blog_rows())
+    assert [f.key for f in found] == ["F1", "F2", "F3"] and all(f.holds for f in found)
+    assert "0.6 -> 0.986" in found[0].detail
+
+
+def test_findings_fail_on_our_kind_of_table():
+    flat = blog_rows({(0.9, 2): 0.98, (0.6, 4): 0.985})  # no drop at 0.9, no depth effect
+    f1, f2, f3 = rp.check_findings(flat)
+    assert not f1.holds and not f2.holds and f3.holds
+    assert f1.margin < 0 and f2.margin < 0
+
+
+def test_a_best_ratio_outside_the_middle_fails_f1():
+    assert not rp.check_findings(blog_rows({(0.1, 2): 0.99}))[0].holds
+
+
+def test_findings_need_their_cells_and_appear_in_the_markdown():
+    rows = blog_rows()
+    assert rp.check_findings([r for r in rows if r["decoder_depth"] != 4]) is None
+    md = rp.findings_markdown(rows)
+    assert md.count("| yes |") == 3
+    assert "Not all cells" in rp.findings_markdown(rows[:2])

@@ -59,6 +59,14 @@ def test_callback_sees_steps_and_evals_and_can_stop():
     assert summary["stopped_early"] and summary["steps"] == 25
 
 
+@pytest.mark.parametrize("final_eval, expected", [(True, [10, 20, 30]), (False, [10, 20])])
+def test_evaluations_fall_every_eval_every_steps_and_optionally_at_the_end(final_eval, expected):
+    cfg = tiny_config(steps=30, eval_every=10)
+    trainer = Trainer(cfg, device="cpu")
+    trainer.run(final_eval=final_eval)
+    assert [row["step"] for row in trainer.history] == expected
+
+
 def test_resume_continues_exactly(tmp_path):
     cfg = tiny_config(steps=30)
     straight = Trainer(cfg, device="cpu")

@@ -220,6 +220,8 @@ def _rate_line(label: str, row: dict) -> str:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     import time
 
+    import torch
+
     from . import reproduce as rp
 
     base = rp.base_config(quick=args.quick)
@@ -243,8 +245,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from None
         name = f"dask {args.scheduler}"
     else:
-        executor = rp.LocalExecutor(args.workers)
-        name = f"local, {args.workers} worker(s)"
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available")
+        executor = rp.LocalExecutor(args.workers, device=args.device)
+        name = f"local, {args.workers} worker(s) on {args.device}"
     done = len(rp.load_done(out, jobs))
     print(
         f"{len(jobs)} jobs ({len(jobs) - done} to run, {done} already done) -> {out} [{name}]",
@@ -382,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--cells", metavar="NAMES", help="comma-separated subset, e.g. ratio0.6-dec1,ratio0.6-dec4"
     )
     p.add_argument("--workers", type=_positive_int, default=1, help="local processes (cores are split)")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where local jobs train (workers share one GPU)",
+    )
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to a Dask distributed cluster")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per job on Dask")
     p.add_argument("--ship", metavar="DIR", help="copy seed-0 checkpoints + manifest.json to DIR")

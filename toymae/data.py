@@ -99,7 +99,7 @@ def render(
     image_size: int,
 ) -> torch.Tensor:
     """Render objects from their factors; all inputs (B,), returns (B, 1, H, W) float32 in {0, 1}."""
-    coords = (torch.arange(image_size, dtype=torch.float32) + 0.5) / image_size  # pixel centres
+    coords = (torch.arange(image_size, dtype=torch.float32, device=cx.device) + 0.5) / image_size  # centres
     dx = coords.view(1, 1, -1) - cx.view(-1, 1, 1)  # (B, 1, W)
     dy = coords.view(1, -1, 1) - cy.view(-1, 1, 1)  # (B, H, 1)
     half = (size / 2).view(-1, 1, 1)
@@ -114,8 +114,14 @@ def render(
     return torch.where(is_square, in_square, in_circle).unsqueeze(1).float()
 
 
-def sample(n: int, config: ShapeWorldConfig, generator: torch.Generator) -> ShapeBatch:
-    """Draw ``n`` images: exactly balanced classes (odd n: one extra circle or square), random order."""
+def sample(
+    n: int, config: ShapeWorldConfig, generator: torch.Generator, device: torch.device | str | None = None
+) -> ShapeBatch:
+    """Draw ``n`` images: exactly balanced classes (odd n: one extra circle or square), random order.
+
+    Factors always come from the (CPU) ``generator``, so a seed gives the same objects everywhere;
+    ``device`` only says where the pixels are rendered and the batch lives (a GPU renders faster
+    than it can be fed from the CPU)."""
     shape = (torch.arange(n) % 2)[torch.randperm(n, generator=generator)]
     if config.size_range is None:
         size = torch.full((n,), config.size)
@@ -132,6 +138,8 @@ def sample(n: int, config: ShapeWorldConfig, generator: torch.Generator) -> Shap
         angle = torch.where(shape == SQUARE, angle, torch.zeros_like(angle))
     else:
         angle = torch.zeros(n)
+    if device is not None:
+        shape, cx, cy, size, angle = (t.to(device) for t in (shape, cx, cy, size, angle))
     images = render(shape, cx, cy, size, angle, config.image_size)
     return ShapeBatch(images, shape, cx, cy, size, angle)
 

@@ -142,6 +142,8 @@ def pca_scatter(
         height=height,
         margin={"l": 40, "r": 8, "t": 36, "b": 36},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        # Monospace, so a hover text made of block characters (images.text_thumbnail) is a picture.
+        hoverlabel={"font": {"family": "DejaVu Sans Mono, Menlo, Consolas, monospace", "size": 11}},
     )
     return fig
 

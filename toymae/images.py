@@ -46,6 +46,32 @@ def reconstruction_panels(rec: Reconstruction, index: int = 0) -> list[np.ndarra
     ]
 
 
+# Half-block characters: one text cell shows two pixel rows (top, bottom). A no-break space keeps
+# empty cells from being collapsed by the SVG text that plotly's hover labels are drawn with.
+_HALF_BLOCKS = {
+    (False, False): "\u00a0",
+    (True, False): "\u2580",
+    (False, True): "\u2584",
+    (True, True): "\u2588",
+}
+
+
+def text_thumbnail(image: torch.Tensor | np.ndarray, max_cols: int = 32, line_break: str = "<br>") -> str:
+    """A binary image as lines of half-block characters, for hover labels (plotly shows no pictures
+    on hover; a monospace picture made of text does). Pixels are pooled so at most ``max_cols`` wide."""
+    a = to_uint8(image) >= 128  # (H, W) bool
+    f = -(-a.shape[1] // max_cols)  # ceil: the pooling factor
+    h, w = a.shape[0] // f * f, a.shape[1] // f * f
+    a = a[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3)) >= 0.5
+    if a.shape[0] % 2:
+        a = np.vstack([a, np.zeros((1, a.shape[1]), dtype=bool)])
+    lines = [
+        "".join(_HALF_BLOCKS[(bool(top), bool(bottom))] for top, bottom in zip(a[r], a[r + 1], strict=True))
+        for r in range(0, a.shape[0], 2)
+    ]
+    return line_break.join(lines)
+
+
 def grid_image(rows: list[list[np.ndarray]], scale: int = 4, gap: int = 2) -> Image.Image:
     """Tile equally sized uint8 images into a grid with white gaps, nearest-neighbour upscaled."""
     h, w = rows[0][0].shape

@@ -12,6 +12,8 @@ Protocol (fixed before looking at any result, see README):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -40,14 +42,22 @@ class ProbeReport:
         return asdict(self)
 
 
-def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """(N, D) float64 features, batched, under no_grad and in eval mode."""
+@contextmanager
+def _eval_mode(model: MaskedAutoencoder) -> Iterator[None]:
+    """Eval mode and no_grad for the block; the model's training flag is restored afterwards."""
     was_training = model.training
     model.eval()
     try:
-        return model.features(images, batch_size=batch_size).double().numpy()
+        with torch.no_grad():
+            yield
     finally:
         model.train(was_training)
+
+
+def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """(N, D) float64 features, batched, under no_grad and in eval mode."""
+    with _eval_mode(model):
+        return model.features(images, batch_size=batch_size).double().numpy()
 
 
 def _classifier():
@@ -119,3 +129,48 @@ def probe_model(
         test,
         regressions,
     )
+
+
+# ------------------------------------------------------------------ other protocols (sensitivity only)
+# The README's numbers use the protocol above. These variants exist to show how much the answer
+# depends on the protocol (bench/probe_protocols.py, bench/search.py); never report them as ours.
+def cls_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """The cls token of the encoder on the full image: (N, D)."""
+    device = model.cls_token.device
+    out = []
+    with _eval_mode(model):
+        for i in range(0, images.shape[0], batch_size):
+            chunk = images[i : i + batch_size].to(device)
+            visible = torch.zeros(chunk.shape[0], model.config.num_patches, device=device)
+            latent, _, _ = model.forward_encoder(chunk, visible)
+            out.append(latent[:, 0].float().cpu())
+    return torch.cat(out).double().numpy()
+
+
+def masked_features(
+    model: MaskedAutoencoder, images: torch.Tensor, mask_ratio: float, seed: int = 0, batch_size: int = 256
+) -> np.ndarray:
+    """Mean-pooled encoder tokens of a *masked* image (random masks at ``mask_ratio``): (N, D).
+
+    What the encoder sees in pretraining; a probe on these also measures how much of the object
+    survives the mask, so a higher ratio scores lower whatever the encoder learned."""
+    device = model.cls_token.device
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with _eval_mode(model):
+        for i in range(0, images.shape[0], batch_size):
+            chunk = images[i : i + batch_size].to(device)
+            mask = model.random_masking(chunk.shape[0], mask_ratio, gen).to(device)  # (b, L)
+            latent, _, _ = model.forward_encoder(chunk, mask)  # same count visible per row: no padding
+            out.append(latent[:, 1:].mean(dim=1).float().cpu())
+    return torch.cat(out).double().numpy()
+
+
+def unstandardised_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> float:
+    """Logistic regression on raw features (C=1): small-variance directions are penalised more."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = LogisticRegression(max_iter=2000).fit(train_x, train_y)
+    return float(clf.score(test_x, test_y))

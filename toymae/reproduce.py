@@ -83,6 +83,7 @@ class Job:
     config: TrainConfig
     eval: EvalSpec = field(default_factory=EvalSpec)
     threads: int | None = None  # torch threads inside the job (not part of the key)
+    device: str = "cpu"  # where the job trains (not part of the key: results are the same experiment)
 
     @property
     def key(self) -> str:
@@ -94,7 +95,7 @@ class Job:
         return f"{self.cell.name}-seed{self.seed}"
 
 
-REPRO_STEPS = 500  # the shipped reproduction's budget (README: how it was chosen)
+REPRO_STEPS = 400  # the shipped reproduction's budget (README: how it was chosen)
 
 
 def base_config(quick: bool = False) -> TrainConfig:
@@ -137,13 +138,16 @@ def make_jobs(
     return jobs
 
 
-def execute_job(job: Job) -> tuple[dict, bytes]:
-    """Train, probe and score one job. Pure: returns (result, checkpoint bytes), writes nothing."""
+def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None = None) -> tuple[dict, bytes]:
+    """Train, probe and score one job. Pure: returns (result, checkpoint bytes), writes nothing.
+
+    ``extra(job, model)`` may add measurements of the trained model (bench/search.py's other probe
+    protocols); they land in ``result["extra"]``."""
     if job.threads:
         torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
-    trainer = Trainer(job.config, device="cpu")
-    trainer.run()
+    trainer = Trainer(job.config, device=job.device)
+    trainer.run(final_eval=False)  # evaluated below, on the sweep's larger sets
     train_seconds = time.perf_counter() - t0
     model, spec, data_cfg = trainer.model, job.eval, job.config.data
     train = eval_set(spec.probe_train, data_cfg, spec.data_seed, "probe-train")
@@ -154,7 +158,7 @@ def execute_job(job: Job) -> tuple[dict, bytes]:
     common = evaluate_hallucination(model, halluc_set, spec.common_ratio, seed=spec.data_seed).summary()
     with torch.no_grad():
         gen = torch.Generator().manual_seed(spec.data_seed)
-        held_out = float(model(test.images[:1000], generator=gen).loss)
+        held_out = float(model(test.images[:1000].to(trainer.device), generator=gen).loss)
     result = {
         "key": job.key,
         "name": job.name,
@@ -173,6 +177,8 @@ def execute_job(job: Job) -> tuple[dict, bytes]:
         "eval": asdict(spec),
         "toymae_version": __version__,
     }
+    if extra is not None:
+        result["extra"] = extra(job, model)
     summary = {k: v for k, v in trainer.summary().items() if k != "history"}
     summary.update({k: result[k] for k in ("probe_acc", "pca2_acc", "held_out_loss", "r2_x", "r2_y")})
     summary.update(
@@ -193,14 +199,15 @@ class LocalExecutor:
     about 4x slower each.
     """
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, device: str = "cpu") -> None:
         self.workers = max(1, workers)
+        self.device = device  # "cuda": several workers share one GPU (small models leave it idle)
 
     def threads_per_job(self) -> int:
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[Job, dict, bytes]]:
-        jobs = [replace(j, threads=j.threads or self.threads_per_job()) for j in jobs]
+        jobs = [replace(j, threads=j.threads or self.threads_per_job(), device=self.device) for j in jobs]
         if self.workers == 1:
             for job in jobs:
                 result, blob = execute_job(job)
@@ -277,6 +284,68 @@ def run_sweep(
         if on_result is not None:
             on_result(job, result)
     return [done[j.key] for j in jobs]
+
+
+# ------------------------------------------------------------------ the blog's findings, as checks
+@dataclass(frozen=True)
+class Finding:
+    key: str  # F1, F2, F3
+    claim: str
+    holds: bool
+    margin: float  # how far past (>= 0) or short of (< 0) the threshold
+    detail: str
+
+
+def check_findings(rows: Iterable[dict]) -> list[Finding] | None:
+    """The blog's qualitative claims with the thresholds of issue #3, on per-cell rows (keys
+    ``mask_ratio``, ``decoder_depth``, ``probe_acc``, ``pca2_acc``: one job's result or a seed mean).
+    None when a needed cell is missing (ratio 0.9 and one ratio on each side of the middle at decoder
+    depth 2; depths 1 and 4 at ratio 0.6)."""
+    at = {(r["mask_ratio"], r["decoder_depth"]): r for r in rows}
+    ratios = {k[0]: v["probe_acc"] for k, v in at.items() if k[1] == 2}
+    middle = {r: p for r, p in ratios.items() if 0.5 <= r <= 0.7}
+    others = {r: p for r, p in ratios.items() if not 0.5 <= r <= 0.7}
+    if not middle or not others or 0.9 not in ratios or (0.6, 1) not in at or (0.6, 4) not in at:
+        return None
+    r_mid, r_out = max(middle, key=middle.get), max(others, key=others.get)
+    mid, out, p09 = middle[r_mid], others[r_out], ratios[0.9]
+    m1 = min(mid - out, mid - p09 - 0.1)
+    p1, p4 = at[(0.6, 1)]["probe_acc"], at[(0.6, 4)]["probe_acc"]
+    q1, q4 = at[(0.6, 1)]["pca2_acc"], at[(0.6, 4)]["pca2_acc"]
+    m2, m3 = p1 - p4 - 0.1, min(q1 - 0.9, q1 - q4 - 0.1)
+    return [
+        Finding(
+            "F1",
+            "the best mask ratio lies in 0.5-0.7 and ratio 0.9 is at least 0.1 below it",
+            m1 >= 0,
+            m1,
+            f"best in 0.5-0.7: {r_mid:g} -> {mid:.3f}; best elsewhere: {r_out:g} -> {out:.3f}; "
+            f"ratio 0.9 -> {p09:.3f} ({p09 - mid:+.3f})",
+        ),
+        Finding(
+            "F2",
+            "decoder depth 4 is at least 0.1 below decoder depth 1",
+            m2 >= 0,
+            m2,
+            f"depth 1 -> {p1:.3f}, depth 4 -> {p4:.3f} ({p4 - p1:+.3f})",
+        ),
+        Finding(
+            "F3",
+            "PCA-2 accuracy is at least 0.9 with decoder depth 1 and at least 0.1 lower with depth 4",
+            m3 >= 0,
+            m3,
+            f"PCA-2 depth 1 -> {q1:.3f}, depth 4 -> {q4:.3f}",
+        ),
+    ]
+
+
+def findings_markdown(rows: Iterable[dict]) -> str:
+    found = check_findings(rows)
+    if found is None:
+        return "### The blog's findings\n\nNot all cells needed for the checks were run.\n"
+    lines = ["### The blog's findings", "", "| | claim | reproduced | numbers |", "|---|---|---|---|"]
+    lines += [f"| {f.key} | {f.claim} | {'yes' if f.holds else '**no**'} | {f.detail} |" for f in found]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ tables
@@ -363,7 +432,12 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     out_dir = Path(out_dir)
     rows = aggregate(results)
     full = {"meta": meta, "table": rows, "runs": results}
-    md = f"# toymae reproduction\n\n`{meta['command']}`\n\n" + markdown_tables(rows)
+    md = (
+        f"# toymae reproduction\n\n`{meta['command']}`\n\n"
+        + markdown_tables(rows)
+        + "\n"
+        + findings_markdown(rows)
+    )
     return {
         "json": write_atomic(out_dir / "results.json", json.dumps(full, indent=1).encode()),
         "csv": write_atomic(out_dir / "results.csv", csv_text(rows).encode()),

@@ -166,10 +166,10 @@ class Trainer:
         c = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, c)
-        batch = sample(c.batch_size, c.data, self.data_generator)
+        batch = sample(c.batch_size, c.data, self.data_generator, device=self.device)
         self.model.train()
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
-            out = self.model(batch.images.to(self.device), generator=self.mask_generator)
+            out = self.model(batch.images, generator=self.mask_generator)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         self.optimizer.step()
@@ -205,9 +205,11 @@ class Trainer:
         callback: Callable[[StepInfo], bool | None] | None = None,
         progress: bool = False,
         checkpoint_path: str | Path | None = None,
+        final_eval: bool = True,
     ) -> dict:
         """Train to ``config.steps``. Returns the summary. On Ctrl-C or an error mid-run the current
-        state is still written to ``checkpoint_path`` (when given) before the exception propagates."""
+        state is still written to ``checkpoint_path`` (when given) before the exception propagates.
+        ``final_eval=False`` skips the evaluation after the last step (a caller that runs its own)."""
         c = self.config
         if c.threads is not None:
             torch.set_num_threads(c.threads)
@@ -224,7 +226,8 @@ class Trainer:
                 now = time.perf_counter()
                 speed = (self.step - tick_step) * c.batch_size / max(now - tick, 1e-9)
                 info = StepInfo(self.step, c.steps, loss, lr_at(self.step - 1, c), speed)
-                if self.step == c.steps or (c.eval_every and self.step % c.eval_every == 0):
+                last = self.step == c.steps
+                if (last and final_eval) or (c.eval_every and self.step % c.eval_every == 0 and not last):
                     info.eval = self.evaluate()
                     tick, tick_step = (
                         time.perf_counter(),

@@ -1,0 +1,72 @@
+"""The probe protocols: ours (mean-pooled, unmasked image) and the sensitivity-only variants."""
+
+import numpy as np
+import pytest
+import torch
+
+from toymae.data import ShapeWorldConfig, eval_set
+from toymae.model import MAEConfig, build_model
+from toymae.probe import (
+    cls_features,
+    extract_features,
+    masked_features,
+    shape_probe_accuracy,
+    unstandardised_accuracy,
+)
+
+CFG = MAEConfig(
+    image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
+)
+DATA = ShapeWorldConfig(image_size=16)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(CFG, seed=0, device="cpu").eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return eval_set(40, DATA, 0, "probe-test").images
+
+
+def test_masked_features_at_ratio_zero_are_the_protocol_features(model, images):
+    full = extract_features(model, images)
+    assert masked_features(model, images, 0.0).shape == full.shape == (40, CFG.embed_dim)
+    np.testing.assert_allclose(masked_features(model, images, 0.0), full, atol=1e-5)
+
+
+def test_masked_features_depend_on_the_mask_seed_only(model, images):
+    a = masked_features(model, images, 0.75, seed=1)
+    np.testing.assert_array_equal(a, masked_features(model, images, 0.75, seed=1))
+    assert not np.allclose(a, masked_features(model, images, 0.75, seed=2))
+    assert not np.allclose(a, extract_features(model, images))
+
+
+def test_cls_features_are_the_cls_token_not_the_mean(model, images):
+    cls = cls_features(model, images)
+    assert cls.shape == (40, CFG.embed_dim)
+    assert not np.allclose(cls, extract_features(model, images))
+
+
+def test_probes_score_a_separable_and_an_uninformative_feature():
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    informative = np.c_[y + 0.1 * rng.standard_normal(200), rng.standard_normal(200)]
+    noise = rng.standard_normal((200, 2))
+    for probe in (shape_probe_accuracy, unstandardised_accuracy):
+        assert probe(informative[:100], y[:100], informative[100:], y[100:]) == 1.0
+        assert probe(noise[:100], y[:100], noise[100:], y[100:]) < 0.7
+
+
+@pytest.mark.parametrize(
+    "extract",
+    [extract_features, cls_features, lambda m, x: masked_features(m, x, 0.5)],
+    ids=["mean-pool", "cls", "masked"],
+)
+def test_feature_extraction_restores_training_mode(extract, images):
+    m = build_model(CFG, seed=0, device="cpu").train()
+    with torch.enable_grad():
+        feats = extract(m, images[:4])
+    assert m.training
+    assert isinstance(feats, np.ndarray) and feats.dtype == np.float64
