@@ -6,6 +6,7 @@ The entry point only routes: a shared sidebar (model picker) and ``st.navigation
 import streamlit as st
 
 from pages._shared import mark_entry, sidebar_model_picker
+from toymae.heap import release_free_memory
 
 st.set_page_config(page_title="toymae · a toy masked autoencoder", page_icon="🧩", layout="wide")
 
@@ -19,4 +20,7 @@ pages = [
 mark_entry()
 sidebar_model_picker()
 page = st.navigation(pages)
-page.run()
+try:
+    page.run()
+finally:
+    release_free_memory()  # a page's freed intermediates would otherwise stay in this thread's arena

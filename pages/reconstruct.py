@@ -40,6 +40,19 @@ def _renew_grid(name: str) -> None:
     st.session_state[f"{name}_version"] = st.session_state.get(f"{name}_version", 0) + 1
 
 
+def _grid_tool(key: str) -> str:
+    """How clicks on a grid select cells: one per click, or all under a dragged box."""
+    tool = st.segmented_control(
+        "Flip cells by",
+        ["Click", "Box"],
+        default="Click",
+        key=key,
+        bind="query-params",
+        help="Click: each click flips one cell. Box: drag a box; every cell under it flips.",
+    )
+    return "box" if tool == "Box" else "click"
+
+
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.markdown("#### Image")
@@ -74,10 +87,10 @@ with left:
                 st.query_params["img"] = masks.to_text(st.session_state["drawing"])
                 _renew_grid("draw_grid")
 
-        st.caption("Click a pixel, or drag a box over several, to flip them.")
+        tool = _grid_tool("draw_tool")
         st.plotly_chart(
             figures.mask_grid(
-                ~st.session_state["drawing"], st.session_state["drawing"].astype(float), height=300
+                ~st.session_state["drawing"], st.session_state["drawing"].astype(float), height=300, tool=tool
             ),
             key=_grid_key("draw_grid"),
             on_select=_draw_event,
@@ -134,9 +147,10 @@ with left:
                 )
             )
 
-        st.caption("Click a patch, or drag a box over several, to hide / show them. Dark = hidden.")
+        tool = _grid_tool("mask_tool")
+        st.caption("Dark = hidden.")
         st.plotly_chart(
-            figures.mask_grid(st.session_state["mask_grid_bits"], image[0, 0].numpy(), height=300),
+            figures.mask_grid(st.session_state["mask_grid_bits"], image[0, 0].numpy(), height=300, tool=tool),
             key=_grid_key("mask_grid"),
             on_select=_grid_event,
             selection_mode=("points", "box"),

@@ -118,7 +118,7 @@ def test_slider_changes_reconstruction(page, server):
 
 
 def test_selecting_patches_on_the_mask_grid(page, server):
-    page.goto(f"{server}/?mask_mode=Draw")
+    page.goto(f"{server}/?mask_mode=Draw&mask_tool=Box")
     page.wait_for_selector(".js-plotly-plot")
     wait_idle(page)
     hidden_before = metric_value(page, "Hidden patches")
@@ -149,7 +149,9 @@ def patch_grid_area(pg):
     grid = pg.locator(".js-plotly-plot").nth(index)
     grid.scroll_into_view_if_needed()
     size = pg.evaluate(
-        "(i) => Math.round(Math.sqrt([...document.querySelectorAll('.js-plotly-plot')][i].data[0].x.length))",
+        # _fullData: plotly's decoded copy (numpy arrays arrive base64-packed in data).
+        "(i) => Math.round(Math.sqrt("
+        "[...document.querySelectorAll('.js-plotly-plot')][i]._fullData[0]._length))",
         index,
     )
     return grid.locator(".nsewdrag").first.bounding_box(), size
@@ -207,8 +209,8 @@ def test_hovering_a_pca_point_shows_a_picture_of_its_image(page, server):
     xy = page.evaluate(
         f"""() => {{
             const gd = {PCA_CHART}, r = gd.getBoundingClientRect(), L = gd._fullLayout;
-            return [r.left + L._size.l + L.xaxis.l2p(gd.data[0].x[0]),
-                    r.top + L._size.t + L.yaxis.l2p(gd.data[0].y[0])];
+            const t = gd._fullData[0];  // decoded arrays (numpy data arrives base64-packed)
+            return [r.left + L._size.l + L.xaxis.l2p(t.x[0]), r.top + L._size.t + L.yaxis.l2p(t.y[0])];
         }}"""
     )
     page.mouse.move(xy[0] - 4, xy[1] - 4)

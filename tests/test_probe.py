@@ -10,6 +10,7 @@ from toymae.probe import (
     cls_features,
     extract_features,
     masked_features,
+    pca_projection,
     shape_probe_accuracy,
     unstandardised_accuracy,
 )
@@ -70,3 +71,21 @@ def test_feature_extraction_restores_training_mode(extract, images):
         feats = extract(m, images[:4])
     assert m.training
     assert isinstance(feats, np.ndarray) and feats.dtype == np.float64
+
+
+def test_pca_basis_matches_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    x = np.random.default_rng(0).standard_normal((300, 12)) @ np.diag(np.linspace(3, 0.5, 12))
+    ours = pca_projection(x[100:], fit_on=x[:100])
+    theirs = PCA(n_components=2, svd_solver="full").fit(x[:100]).transform(x[100:])
+    np.testing.assert_allclose(ours, theirs, atol=1e-10)
+
+
+def test_importing_the_probes_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = "import sys, toymae.probe; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

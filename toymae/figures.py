@@ -49,12 +49,21 @@ def image_panels(
     return fig
 
 
-def mask_grid(mask: np.ndarray, image: np.ndarray | None = None, height: int = 360) -> go.Figure:
+GRID_TOOLS = ("click", "box")
+
+
+def mask_grid(
+    mask: np.ndarray, image: np.ndarray | None = None, height: int = 360, tool: str = "click"
+) -> go.Figure:
     """The clickable patch grid: one square marker per patch (heatmaps send no selection events).
 
     Hidden patches are dark, visible ones show the image's mean brightness in the patch.
     ``customdata`` carries the flat patch index that ``toymae.masks.selected_indices`` reads back.
+    ``tool``: "click" selects the clicked patch; "box" selects every patch under a dragged box.
+    One figure cannot do both: Streamlit turns click selection off while the drag mode is "select".
     """
+    if tool not in GRID_TOOLS:
+        raise ValueError(f"tool must be one of {GRID_TOOLS}, got {tool!r}")
     g = mask.shape[0]
     ys, xs = np.divmod(np.arange(g * g), g)
     if image is not None:
@@ -83,10 +92,16 @@ def mask_grid(mask: np.ndarray, image: np.ndarray | None = None, height: int = 3
             hovertemplate="patch %{customdata} (row %{y}, col %{x}): %{text}<extra></extra>",
         )
     )
-    fig.update_xaxes(visible=False, range=[-0.6, g - 0.4], constrain="domain")
-    fig.update_yaxes(visible=False, range=[g - 0.4, -0.6], scaleanchor="x", constrain="domain")
+    # Fixed ranges: in click mode the drag mode is "pan", and the grid must not move under the mouse.
+    fig.update_xaxes(visible=False, range=[-0.6, g - 0.4], constrain="domain", fixedrange=True)
+    fig.update_yaxes(
+        visible=False, range=[g - 0.4, -0.6], scaleanchor="x", constrain="domain", fixedrange=True
+    )
     fig.update_layout(
-        height=height, margin={"l": 4, "r": 4, "t": 4, "b": 4}, dragmode="select", clickmode="event+select"
+        height=height,
+        margin={"l": 4, "r": 4, "t": 4, "b": 4},
+        dragmode="select" if tool == "box" else "pan",
+        clickmode="event+select",
     )
     return fig
 

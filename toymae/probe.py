@@ -18,11 +18,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import r2_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .data import ShapeBatch
 from .model import MaskedAutoencoder
@@ -60,7 +55,13 @@ def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size:
         return model.features(images, batch_size=batch_size).double().numpy()
 
 
+# scikit-learn is imported inside the functions that fit: importing it costs ~100 MB of memory, which
+# a dashboard that only shows shipped models' recorded numbers and PCA pictures never needs to pay.
 def _classifier():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
 
 
@@ -79,19 +80,35 @@ def regression_r2(
     """Held-out R^2 of a standardised linear regression; None when the target is constant."""
     if np.ptp(train_t) < 1e-9 or np.ptp(test_t) < 1e-9:
         return None
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import r2_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     reg = make_pipeline(StandardScaler(), LinearRegression()).fit(train_x, train_t)
     return float(r2_score(test_t, reg.predict(test_x)))
 
 
+def pca_basis(features: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (D,), components (n, D)) of a full-SVD PCA, as scikit-learn's ``PCA(svd_solver="full")``
+    computes it, with its sign rule: each component's largest-magnitude entry is positive."""
+    mean = features.mean(axis=0)
+    _, _, vt = np.linalg.svd(features - mean, full_matrices=False)
+    comps = vt[:n_components]
+    signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
+    return mean, comps * signs[:, None]
+
+
 def pca_projection(features: np.ndarray, fit_on: np.ndarray | None = None) -> np.ndarray:
     """Project ``features`` on the first two principal components of ``fit_on`` (default: itself)."""
-    pca = PCA(n_components=2, svd_solver="full").fit(features if fit_on is None else fit_on)
-    return pca.transform(features)
+    mean, comps = pca_basis(features if fit_on is None else fit_on)
+    return (features - mean) @ comps.T
 
 
 def pca2_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
-    pca = PCA(n_components=2, svd_solver="full").fit(train_x)
-    return shape_probe_accuracy(pca.transform(train_x), train_y, pca.transform(test_x), test_y)
+    return shape_probe_accuracy(
+        pca_projection(train_x, fit_on=train_x), train_y, pca_projection(test_x, fit_on=train_x), test_y
+    )
 
 
 def probe_features(
@@ -170,6 +187,8 @@ def unstandardised_accuracy(
     train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
 ) -> float:
     """Logistic regression on raw features (C=1): small-variance directions are penalised more."""
+    from sklearn.linear_model import LogisticRegression
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf = LogisticRegression(max_iter=2000).fit(train_x, train_y)
