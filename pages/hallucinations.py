@@ -91,7 +91,7 @@ for row_start in range(0, len(worst), 2):
                 figures.image_panels(
                     [ex["image"], masked, np.clip(ex["pasted"], 0, 1), overlay],
                     ["original", "masked", "reconstruction + visible", "per-patch score"],
-                    colorscales=[None, None, None, "Magma"],
+                    colorscales=[None, None, None, figures.MAGMA],
                     height=190,
                 ),
                 key=f"worst_{row_start}_{ex['index']}",

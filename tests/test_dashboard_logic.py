@@ -194,3 +194,18 @@ def test_text_thumbnail_draws_the_shape_in_half_blocks():
 def test_pca_scatter_hover_is_monospace_for_text_pictures():
     fig = figures.pca_scatter(np.zeros((2, 2)), ["circle", "square"], ["a", "b"])
     assert "monospace" in fig.layout.hoverlabel.font.family
+
+
+def test_no_figure_colour_is_a_streamlit_theme_placeholder():
+    """Streamlit swaps #000001-#000040 for theme colours in the browser (Magma's #000004 drew zero pink)."""
+    import re
+
+    placeholder = re.compile(r"#0000(0[1-9]|[1-3][0-9]|40)\b")  # decimal-looking codes, as Streamlit uses
+    figs = [
+        figures.patch_heatmap(np.zeros((4, 4)), "t"),
+        figures.image_panels([np.zeros((4, 4))] * 2, ["a", "b"], colorscales=[None, figures.MAGMA]),
+        figures.mask_grid(np.zeros((4, 4), dtype=bool)),
+        figures.pca_scatter(np.zeros((2, 2)), ["circle", "square"]),
+    ]
+    for fig in figs:
+        assert not placeholder.search(fig.to_json())

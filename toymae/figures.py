@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -106,6 +107,13 @@ def mask_grid(
     return fig
 
 
+# Magma with its first stop moved from #000004 to #000000. Streamlit's plotly theme reserves the
+# colours #000001-#000040 as placeholders and swaps them for theme colours in the browser, so plain
+# "Magma" drew zero as pink (streamlit/elements/lib/streamlit_plotly_theme.py: CATEGORY_3).
+MAGMA = [[i / (len(pc.sequential.Magma) - 1), c] for i, c in enumerate(pc.sequential.Magma)]
+MAGMA[0][1] = "#000000"
+
+
 def patch_heatmap(values: np.ndarray, title: str, zmax: float | None = None, height: int = 260) -> go.Figure:
     """A (grid, grid) map of per-patch numbers (error, hallucination score); NaN = not applicable."""
     fig = go.Figure(
@@ -113,7 +121,7 @@ def patch_heatmap(values: np.ndarray, title: str, zmax: float | None = None, hei
             z=values,
             zmin=0.0,
             zmax=zmax,
-            colorscale="Magma",
+            colorscale=MAGMA,
             colorbar={"thickness": 10},
             hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
         )
