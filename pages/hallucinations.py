@@ -68,6 +68,10 @@ for col, name in zip((m2, m3), SHAPE_NAMES, strict=True):
 m4.metric("Undecidable", summary["n"] - summary["n_decidable"], f"of {summary['n']}", delta_color="off")
 
 st.markdown("#### Worst cases")
+st.caption(
+    "Each row: the original, the masked input (grey = hidden), the reconstruction filled into the hidden "
+    "patches, and the score map (bright = hidden patches drawn as the other shape)."
+)
 shape_idx = None if shape_filter in (None, "any") else SHAPE_NAMES.index(shape_filter)
 worst = report.worst(8, shape=shape_idx)
 if not worst:
@@ -90,7 +94,7 @@ for row_start in range(0, len(worst), 2):
             st.plotly_chart(
                 figures.image_panels(
                     [ex["image"], masked, np.clip(ex["pasted"], 0, 1), overlay],
-                    ["original", "masked", "reconstruction + visible", "per-patch score"],
+                    ["original", "masked", "filled in", "score map"],
                     colorscales=[None, None, None, figures.MAGMA],
                     height=190,
                 ),

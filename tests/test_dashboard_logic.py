@@ -209,3 +209,10 @@ def test_no_figure_colour_is_a_streamlit_theme_placeholder():
     ]
     for fig in figs:
         assert not placeholder.search(fig.to_json())
+
+
+def test_image_panels_without_a_colour_scale_are_grey_not_themed():
+    fig = figures.image_panels([np.zeros((4, 4))] * 2, ["a", "b"], colorscales=[None, figures.MAGMA])
+    first, second = (tuple(tuple(stop) for stop in t.colorscale) for t in fig.data)
+    assert first == ((0.0, "black"), (1.0, "white"))
+    assert second[0] == (0.0, "#000000")

@@ -30,7 +30,8 @@ def image_panels(
     colorscales: Sequence | None = None,
     height: int = 260,
 ) -> go.Figure:
-    """A row of (H, W) images as heatmaps, titles above; values shown on hover."""
+    """A row of (H, W) images as heatmaps, titles above; values shown on hover.
+    ``colorscales[j]`` None (or no list) = black to white: never Streamlit's themed default."""
     fig = make_subplots(rows=1, cols=len(images), subplot_titles=list(titles), horizontal_spacing=0.02)
     for j, img in enumerate(images):
         fig.add_trace(
@@ -38,7 +39,7 @@ def image_panels(
                 z=np.asarray(img, dtype=float),
                 zmin=0.0,
                 zmax=(zmax[j] if zmax is not None else 1.0),
-                colorscale=(colorscales[j] if colorscales is not None else _GREY),
+                colorscale=(colorscales[j] if colorscales is not None else None) or _GREY,
                 showscale=False,
                 hovertemplate="x %{x}, y %{y}: %{z:.2f}<extra></extra>",
             ),
