@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -101,7 +101,6 @@ class SearchJob:
     variant: Variant
     job: object  # reproduce.Job
     extra_protocols: bool = True
-    meta: dict = field(default_factory=dict)
 
 
 def other_protocols(job, model) -> dict:

@@ -38,24 +38,18 @@ N_PROBE = 600
 class FeatureView:
     batch: ShapeBatch  # the held-out split (the points in the scatter)
     points: np.ndarray  # (N, 2) PCA projection fit on the train split
+    hover: list[str]  # per point: factors and a small text picture of the image
     report: ProbeReport
     source: str  # where the probe numbers come from
 
 
-def recorded_report(summary: dict) -> ProbeReport | None:
-    """The probe numbers a reproduction run stored in a checkpoint (None if it stored none)."""
-    protocol = summary.get("probe_protocol")
-    if protocol is None or summary.get("probe_acc") is None:
-        return None
-    return ProbeReport(
-        probe_acc=summary["probe_acc"],
-        pca2_acc=summary["pca2_acc"],
-        n_train=protocol["n_train"],
-        n_test=protocol["n_test"],
-        r2_x=summary.get("r2_x"),
-        r2_y=summary.get("r2_y"),
-        r2_size=summary.get("r2_size"),
-    )
+def _hover_labels(b: ShapeBatch) -> list[str]:
+    """Factors and a small text picture of each point's image (plotly hovers show no images)."""
+    return [
+        f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}<br>"
+        + text_thumbnail(img, max_cols=16)
+        for s, x, y, z, img in zip(b.shape, b.cx, b.cy, b.size, b.images, strict=True)
+    ]
 
 
 def _compute(m: ModelChoice) -> FeatureView:
@@ -64,14 +58,13 @@ def _compute(m: ModelChoice) -> FeatureView:
     test = eval_set(N_PROBE, data, 0, "probe-test")
     ftr = extract_features(m.checkpoint.model, train.images)
     fte = extract_features(m.checkpoint.model, test.images)
-    points = pca_projection(fte, fit_on=ftr)
-    recorded = recorded_report(m.checkpoint.summary) if m.origin == "shipped" else None
+    points, hover = pca_projection(fte, fit_on=ftr), _hover_labels(test)
+    recorded = ProbeReport.from_summary(m.checkpoint.summary) if m.origin == "shipped" else None
     if recorded is not None:  # the full protocol's numbers, and no need to load scikit-learn
         source = f"recorded by the reproduction run ({recorded.n_train:,} + {recorded.n_test:,} images)"
-        return FeatureView(test, points, recorded, source)
-    return FeatureView(
-        test, points, probe_features(ftr, train, fte, test), f"measured now ({N_PROBE} + {N_PROBE} images)"
-    )
+        return FeatureView(test, points, hover, recorded, source)
+    report = probe_features(ftr, train, fte, test)
+    return FeatureView(test, points, hover, report, f"measured now ({N_PROBE} + {N_PROBE} images)")
 
 
 @st.cache_resource(max_entries=16, show_spinner="Extracting features…")
@@ -85,24 +78,6 @@ def view_for(name: str) -> FeatureView:
         return shipped_view(name)
     with st.spinner("Extracting features…"):
         return _compute(m)
-
-
-def _hover_labels(b: ShapeBatch) -> list[str]:
-    """Factors and a small text picture of each point's image (plotly hovers show no images)."""
-    return [
-        f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}<br>"
-        + text_thumbnail(img, max_cols=16)
-        for s, x, y, z, img in zip(b.shape, b.cx, b.cy, b.size, b.images, strict=True)
-    ]
-
-
-@st.cache_resource(max_entries=16)
-def _shipped_hover(name: str) -> list[str]:
-    return _hover_labels(shipped_view(name).batch)
-
-
-def hover_labels(name: str, view: FeatureView) -> list[str]:
-    return _shipped_hover(name) if models[name].origin == "shipped" else _hover_labels(view.batch)
 
 
 names = list(models)
@@ -127,10 +102,9 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
             + ("fixed in this dataset, nothing to predict." if r.r2_size is None else f"R² {r.r2_size:.2f}.")
         )
         b = view.batch
-        hover = hover_labels(name, view)
         event = st.plotly_chart(
             figures.pca_scatter(
-                view.points, [SHAPE_NAMES[int(s)] for s in b.shape], hover, title=models[name].label
+                view.points, [SHAPE_NAMES[int(s)] for s in b.shape], view.hover, title=models[name].label
             ),
             key=f"pca_{side}",
             on_select="rerun",

@@ -138,3 +138,8 @@ def test_pos_embed_distinguishes_positions():
     pe = sincos_pos_embed_2d(32, 4)
     assert pe.shape == (16, 32)
     assert torch.cdist(pe, pe).fill_diagonal_(1.0).min() > 0.1
+
+
+def test_features_reject_an_unknown_pooling(model):
+    with pytest.raises(ValueError, match="pool"):
+        model.features(imgs(2), pool="max")

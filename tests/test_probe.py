@@ -89,3 +89,24 @@ def test_importing_the_probes_does_not_import_scikit_learn():
     code = "import sys, toymae.probe; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_report_is_read_back_from_a_reproduction_summary_only_when_it_holds_one():
+    from toymae.probe import ProbeReport
+
+    summary = {
+        "probe_acc": 0.98,
+        "pca2_acc": 0.51,
+        "r2_x": 0.99,
+        "probe_protocol": {"n_train": 2000, "n_test": 4000},
+    }
+    r = ProbeReport.from_summary(summary)
+    assert (r.probe_acc, r.pca2_acc, r.n_train, r.n_test, r.r2_x, r.r2_y) == (
+        0.98,
+        0.51,
+        2000,
+        4000,
+        0.99,
+        None,
+    )
+    assert ProbeReport.from_summary({"probe_acc": 0.98}) is None  # a plain training summary: no protocol

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -155,11 +154,3 @@ def eval_set(n: int, config: ShapeWorldConfig, seed: int = 0, split: str = "test
     if split == "train":
         raise ValueError("'train' is the training stream; pick another split name")
     return sample(n, config, make_generator(seed, f"eval-{split}"))
-
-
-def train_stream(
-    batch_size: int, config: ShapeWorldConfig, generator: torch.Generator
-) -> Iterator[ShapeBatch]:
-    """Endless fresh training batches drawn from ``generator`` (resume by restoring its state)."""
-    while True:
-        yield sample(batch_size, config, generator)

@@ -280,25 +280,11 @@ def loss_curve(
     fig.add_trace(
         go.Scatter(x=list(steps), y=list(losses), name="train loss", mode="lines"), secondary_y=False
     )
-    if evals:
-        fig.add_trace(
-            go.Scatter(
-                x=[e["step"] for e in evals],
-                y=[e["held_out_loss"] for e in evals],
-                name="held-out loss",
-                mode="markers+lines",
-            ),
-            secondary_y=False,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=[e["step"] for e in evals],
-                y=[e["probe_acc"] for e in evals],
-                name="probe acc",
-                mode="markers+lines",
-            ),
-            secondary_y=True,
-        )
+    at = [e["step"] for e in evals]
+    for key, name, on_right in (("held_out_loss", "held-out loss", False), ("probe_acc", "probe acc", True)):
+        if at:
+            y = [e[key] for e in evals]
+            fig.add_trace(go.Scatter(x=at, y=y, name=name, mode="markers+lines"), secondary_y=on_right)
     fig.update_yaxes(title_text="loss", type="log", secondary_y=False)
     fig.update_yaxes(title_text="probe accuracy", range=[0.4, 1.02], secondary_y=True)
     fig.update_layout(

@@ -352,15 +352,32 @@ class MaskedAutoencoder(nn.Module):
 
     # ---------------------------------------------------------------- uses
     @torch.no_grad()
-    def features(self, imgs: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D)."""
+    def features(
+        self,
+        imgs: torch.Tensor,
+        batch_size: int = 256,
+        pool: str = "mean",
+        mask_ratio: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D).
+
+        Other protocols, for sensitivity checks: ``pool="cls"`` takes the cls token instead;
+        ``mask_ratio > 0`` hides random patches first (masks from ``generator``) and pools the
+        visible ones, as the encoder sees images in pretraining."""
+        if pool not in ("mean", "cls"):
+            raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
         out = []
         device = self.cls_token.device
         for i in range(0, imgs.shape[0], batch_size):
             chunk = imgs[i : i + batch_size].to(device)
-            visible = torch.zeros(chunk.shape[0], self.config.num_patches, device=device)
-            latent, _, _ = self.forward_encoder(chunk, visible)
-            out.append(latent[:, 1:].mean(dim=1).float().cpu())  # (b, D)
+            if mask_ratio > 0:
+                mask = self.random_masking(chunk.shape[0], mask_ratio, generator).to(device)  # (b, L)
+            else:
+                mask = torch.zeros(chunk.shape[0], self.config.num_patches, device=device)
+            latent, _, _ = self.forward_encoder(chunk, mask)  # same count visible per row: no padding
+            pooled = latent[:, 0] if pool == "cls" else latent[:, 1:].mean(dim=1)  # (b, D)
+            out.append(pooled.float().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.config.embed_dim)
 
     @torch.no_grad()

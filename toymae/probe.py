@@ -36,6 +36,22 @@ class ProbeReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_summary(cls, summary: dict) -> ProbeReport | None:
+        """The numbers a reproduction job stored in its checkpoint's summary (None if it stored none)."""
+        protocol = summary.get("probe_protocol")
+        if protocol is None or summary.get("probe_acc") is None:
+            return None
+        return cls(
+            probe_acc=summary["probe_acc"],
+            pca2_acc=summary["pca2_acc"],
+            n_train=protocol["n_train"],
+            n_test=protocol["n_test"],
+            r2_x=summary.get("r2_x"),
+            r2_y=summary.get("r2_y"),
+            r2_size=summary.get("r2_size"),
+        )
+
 
 @contextmanager
 def _eval_mode(model: MaskedAutoencoder) -> Iterator[None]:
@@ -49,10 +65,18 @@ def _eval_mode(model: MaskedAutoencoder) -> Iterator[None]:
         model.train(was_training)
 
 
-def extract_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """(N, D) float64 features, batched, under no_grad and in eval mode."""
+def extract_features(
+    model: MaskedAutoencoder,
+    images: torch.Tensor,
+    batch_size: int = 256,
+    pool: str = "mean",
+    mask_ratio: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> np.ndarray:
+    """(N, D) float64 features, batched, under no_grad and in eval mode. The defaults are the
+    protocol's; the other choices exist for sensitivity checks (``MaskedAutoencoder.features``)."""
     with _eval_mode(model):
-        return model.features(images, batch_size=batch_size).double().numpy()
+        return model.features(images, batch_size, pool, mask_ratio, generator).double().numpy()
 
 
 # scikit-learn is imported inside the functions that fit: importing it costs ~100 MB of memory, which
@@ -153,15 +177,7 @@ def probe_model(
 # depends on the protocol (bench/probe_protocols.py, bench/search.py); never report them as ours.
 def cls_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """The cls token of the encoder on the full image: (N, D)."""
-    device = model.cls_token.device
-    out = []
-    with _eval_mode(model):
-        for i in range(0, images.shape[0], batch_size):
-            chunk = images[i : i + batch_size].to(device)
-            visible = torch.zeros(chunk.shape[0], model.config.num_patches, device=device)
-            latent, _, _ = model.forward_encoder(chunk, visible)
-            out.append(latent[:, 0].float().cpu())
-    return torch.cat(out).double().numpy()
+    return extract_features(model, images, batch_size, pool="cls")
 
 
 def masked_features(
@@ -171,16 +187,8 @@ def masked_features(
 
     What the encoder sees in pretraining; a probe on these also measures how much of the object
     survives the mask, so a higher ratio scores lower whatever the encoder learned."""
-    device = model.cls_token.device
     gen = torch.Generator().manual_seed(seed)
-    out = []
-    with _eval_mode(model):
-        for i in range(0, images.shape[0], batch_size):
-            chunk = images[i : i + batch_size].to(device)
-            mask = model.random_masking(chunk.shape[0], mask_ratio, gen).to(device)  # (b, L)
-            latent, _, _ = model.forward_encoder(chunk, mask)  # same count visible per row: no padding
-            out.append(latent[:, 1:].mean(dim=1).float().cpu())
-    return torch.cat(out).double().numpy()
+    return extract_features(model, images, batch_size, mask_ratio=mask_ratio, generator=gen)
 
 
 def unstandardised_accuracy(

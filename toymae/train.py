@@ -227,7 +227,8 @@ class Trainer:
                 speed = (self.step - tick_step) * c.batch_size / max(now - tick, 1e-9)
                 info = StepInfo(self.step, c.steps, loss, lr_at(self.step - 1, c), speed)
                 last = self.step == c.steps
-                if (last and final_eval) or (c.eval_every and self.step % c.eval_every == 0 and not last):
+                due = last or (c.eval_every and self.step % c.eval_every == 0)
+                if due and (final_eval or not last):
                     info.eval = self.evaluate()
                     tick, tick_step = (
                         time.perf_counter(),
