@@ -43,11 +43,14 @@ class Variant:
     steps: int = 3000
     lr: float = 2e-3
     norm_pix: bool = False
+    batch: int = 128
 
     @property
     def name(self) -> str:
+        # Batch 128 is left out of the name, so rows stored before the field existed still match.
+        batch = f"-b{self.batch}" if self.batch != 128 else ""
         tail = "-normpix" if self.norm_pix else ""
-        return f"{self.grid}-{self.width}-s{self.steps}-lr{self.lr:g}{tail}"
+        return f"{self.grid}-{self.width}{batch}-s{self.steps}-lr{self.lr:g}{tail}"
 
     def config(self):
         from toymae.data import ShapeWorldConfig
@@ -67,20 +70,22 @@ class Variant:
             model=model,
             data=ShapeWorldConfig(image_size=image),
             steps=self.steps,
+            batch_size=self.batch,
             lr=self.lr,
             warmup_steps=max(50, self.steps // 20),
             eval_every=0,
         )
 
     def cpu_cost(self) -> float:
-        """Relative cost of one training run on a CPU: steps x tokens x width (a tie-breaker)."""
+        """Relative cost of one training run on a CPU: steps x images x tokens x width (a tie-breaker)."""
         image, patch = GRIDS[self.grid]
-        return self.steps * (image // patch) ** 2 * WIDTHS[self.width][0]
+        return self.steps * self.batch * (image // patch) ** 2 * WIDTHS[self.width][0]
 
 
 def variants() -> list[Variant]:
     """In priority order: a short lease runs the head of the list first."""
-    out = []
+    # tier 0: the shipped reproduction's model and budget (toymae.reproduce.base_config)
+    out = [Variant("g8", "w64", steps=800, lr=4e-3, batch=64)]
     for steps in (1000, 3000):  # tier 1: the three grids, two budgets
         out += [Variant(g, steps=steps) for g in GRIDS]
     for w in ("w64", "w256"):  # tier 2: widths

@@ -21,6 +21,7 @@ from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
 from toymae.images import text_thumbnail
 from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
+from toymae.reproduce import format_mean_std
 
 enter_page()
 st.title("Representations")
@@ -149,8 +150,8 @@ else:
                 "mask ratio": r["mask_ratio"],
                 "decoder depth": r["decoder_depth"],
                 "blog": r["blog_probe_acc"],
-                "probe acc": f"{r['probe_acc']:.3f} ± {r['probe_acc_std']:.3f}",
-                "PCA-2 acc": f"{r['pca2_acc']:.3f} ± {r['pca2_acc_std']:.3f}",
+                "probe acc": format_mean_std(r["probe_acc"], r["probe_acc_std"]),
+                "PCA-2 acc": format_mean_std(r["pca2_acc"], r["pca2_acc_std"]),
                 "R² x": f"{r['r2_x']:.3f}",
                 "R² y": f"{r['r2_y']:.3f}",
                 "seeds": len(r["seeds"]),

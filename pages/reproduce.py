@@ -7,7 +7,7 @@ import streamlit as st
 from pages._shared import enter_page
 from toymae import figures
 from toymae.catalog import load_results
-from toymae.reproduce import check_findings, markdown_tables
+from toymae.reproduce import check_findings, markdown_tables, training_summary
 
 enter_page()
 st.title("Reproduce the blog")
@@ -21,9 +21,11 @@ if not results:
 
 rows, meta = results["table"], results["meta"]
 n_seeds = max(len(r["seeds"]) for r in rows)
+minutes, seconds = divmod(round(meta["wall_seconds_this_invocation"]), 60)
 st.caption(
     f"Each point: mean ± standard deviation over {n_seeds} pretraining seeds. Made by `{meta['command']}` "
-    f"(toymae {meta['toymae_version']}, torch {meta['torch_version']})."
+    f"(toymae {meta['toymae_version']}, torch {meta['torch_version']}; {meta['executor']}, "
+    f"{minutes} min {seconds} s). Models: {training_summary(results['runs'])}."
 )
 metric = st.segmented_control(
     "Metric",

@@ -165,3 +165,27 @@ def test_findings_need_their_cells_and_appear_in_the_markdown():
     md = rp.findings_markdown(rows)
     assert md.count("| yes |") == 3
     assert "Not all cells" in rp.findings_markdown(rows[:2])
+
+
+def test_training_summary_names_the_model_and_budget_and_flags_mixed_runs():
+    from dataclasses import replace
+
+    base = rp.base_config()
+    jobs = rp.make_jobs(base, [0, 1])[:2]
+    runs = [{"config": j.config.to_dict(), "train_seconds": t} for j, t in zip(jobs, (40, 90), strict=True)]
+    text = rp.training_summary(runs)
+    assert f"{base.steps} steps of {base.batch_size} images" in text
+    assert f"encoder {base.model.depth} × {base.model.embed_dim} wide" in text and "40–90 s" in text
+    assert "differ" not in text
+    longer = {"config": replace(base, steps=base.steps * 2).to_dict(), "train_seconds": 1.0}
+    assert "differ" in rp.training_summary([*runs, longer])
+
+
+def test_one_seed_reports_a_mean_without_a_spread():
+    runs = [{"cell": {"mask_ratio": 0.6, "decoder_depth": 1}, "seed": 0, "probe_acc": 0.9}]
+    (row,) = rp.aggregate(runs)
+    assert row["probe_acc"] == 0.9 and row["probe_acc_std"] is None
+    assert rp.format_mean_std(0.9, None) == "0.900"
+    assert rp.format_mean_std(0.9, 0.0123) == "0.900 ± 0.012"
+    runs.append({**runs[0], "seed": 1, "probe_acc": 0.8})
+    assert rp.aggregate(runs)[0]["probe_acc_std"] == pytest.approx(0.0707, abs=1e-4)

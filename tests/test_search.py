@@ -64,3 +64,16 @@ def test_choose_prefers_more_findings_then_the_cheaper_variant():
     assert choose(data, [cheap, dear, best])[0] == best
     assert choose(data[:10], [cheap, dear, best])[0] == cheap  # tie on findings: cheaper on a CPU
     assert choose([], [cheap]) is None
+
+
+def test_the_search_starts_with_the_shipped_default():
+    from bench.search import variants
+    from toymae.reproduce import base_config
+
+    assert variants()[0].config() == base_config()
+
+
+def test_batch_shows_in_the_name_only_when_not_128():
+    assert Variant("g8", "w128", steps=1000).name == "g8-w128-s1000-lr0.002"  # as stored in gpu-search.jsonl
+    assert Variant("g8", "w64", steps=800, lr=4e-3, batch=64).name == "g8-w64-b64-s800-lr0.004"
+    assert Variant(batch=64).cpu_cost() == Variant().cpu_cost() / 2
