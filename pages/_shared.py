@@ -19,6 +19,7 @@ MAX_UPLOAD_MB = 50
 
 
 _run = threading.local()  # each session's script runs on its own thread: per-run flags live here
+_SEEN = "_toymae_session_has_run"  # session-state key: set once any page of this session has run
 
 
 def mark_entry() -> None:
@@ -31,16 +32,22 @@ def enter_page() -> None:
 
     A ``pages/`` folder beside the entry point puts a fresh Streamlit server in its legacy
     multipage mode until ``st.navigation`` has been called once: a direct link such as
-    ``/hallucinations`` then runs the page file alone. Leave that mode (every later run goes through
-    ``app.py`` and its navigation) and draw the sidebar here for this one run. No rerun: a rerun
-    would drop a button press that arrived with this run.
+    ``/hallucinations`` then runs the page file alone, under an automatic menu of the files in
+    ``pages/``. Leave that mode, so every later run goes through ``app.py`` and its navigation. On a
+    session's first run, rerun at once: that run goes through ``app.py`` too and replaces the
+    automatic menu; a first run carries no user input that a rerun could drop. Any other run that
+    arrives here gets the sidebar drawn for this one run instead.
     """
     via_app = getattr(_run, "via_app", False)
     _run.via_app = False
+    first_run = not st.session_state.get(_SEEN, False)
+    st.session_state[_SEEN] = True
     if not via_app:
         from streamlit.runtime.pages_manager import PagesManager
 
         PagesManager.uses_pages_directory = False
+        if first_run:
+            st.rerun()
         sidebar_model_picker()
 
 

@@ -96,6 +96,27 @@ def test_every_page_opens(page, server, path):
     page.screenshot(path=str(ARTIFACTS / f"page-{path or 'reconstruct'}.png"), full_page=True)
 
 
+def test_a_shared_link_is_the_first_visit_of_a_fresh_server(browser):
+    """A fresh server runs a direct link in Streamlit's legacy multipage mode (menu of pages/ files,
+    `_shared` included); the page reruns through app.py, so the app's own menu and the URL's
+    settings show."""
+    with running_app(ARTIFACTS / "streamlit-fresh.log") as (url, _):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(f"{url}/reproduce?r_metric=held-out+loss")
+        pg.wait_for_selector("h1")
+        wait_idle(pg)
+        nav = pg.locator('[data-testid="stSidebarNav"]').inner_text()
+        pg.screenshot(path=str(ARTIFACTS / "fresh-server-direct-link.png"))
+        assert "Reproduce" in nav and "Reconstruct" in nav, nav
+        assert "shared" not in nav.lower(), nav
+        assert pg.locator("h1", has_text="Reproduce the blog").count() == 1
+        assert pg.locator("svg text", has_text="MSE on hidden patches").count() >= 1  # URL's metric kept
+        no_exception(pg)
+        context.close()
+
+
 def test_slider_changes_reconstruction(page, server):
     page.goto(f"{server}/?ratio=0.6")
     page.wait_for_selector(".js-plotly-plot")
