@@ -111,7 +111,8 @@ def test_reproduce_quick_writes_all_formats_and_ships(tmp_path, capsys):
     assert data["meta"]["command"].startswith("python -m toymae reproduce --quick")
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 9 and {"probe_acc", "probe_acc_std", "halluc_rate_common"} <= set(rows[0])
-    assert "| 0.9 | 0.767 |" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| 0.9 | 0.767 |" in md and "Models: 16 px images in 4×4 patches" in md and "40 steps of 64" in md
     manifest = json.loads((ship / "manifest.json").read_text())
     assert len(manifest["checkpoints"]) == 9
     entry = manifest["checkpoints"][0]

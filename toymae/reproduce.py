@@ -467,7 +467,7 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     rows = aggregate(results)
     full = {"meta": meta, "table": rows, "runs": results}
     md = (
-        f"# toymae reproduction\n\n`{meta['command']}`\n\n"
+        f"# toymae reproduction\n\n`{meta['command']}`\n\nModels: {training_summary(results)}.\n\n"
         + markdown_tables(rows)
         + "\n"
         + findings_markdown(rows)
