@@ -84,8 +84,11 @@ class Variant:
 
 def variants() -> list[Variant]:
     """In priority order: a short lease runs the head of the list first."""
+    from toymae import reproduce as rp
+
     # tier 0: the shipped reproduction's model and budget (toymae.reproduce.base_config)
-    out = [Variant("g8", "w64", steps=800, lr=4e-3, batch=64)]
+    width = next(name for name, w in WIDTHS.items() if w == rp.REPRO_WIDTHS)
+    out = [Variant("g8", width, steps=rp.REPRO_STEPS, lr=rp.REPRO_LR, batch=rp.REPRO_BATCH)]
     for steps in (1000, 3000):  # tier 1: the three grids, two budgets
         out += [Variant(g, steps=steps) for g in GRIDS]
     for w in ("w64", "w256"):  # tier 2: widths

@@ -229,21 +229,15 @@ def blog_sweep_charts(
     at ratio 0.6, each with the blog's probe accuracies beside ours when ``with_blog``."""
     from .reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
 
-    ratio = sweep_chart(
-        [r for r in rows if r["decoder_depth"] == 2],
-        "mask_ratio",
-        metrics,
-        BLOG_MASK_RATIO if with_blog else None,
-        "mask ratio sweep (decoder depth 2)",
-        y_title,
+    sweeps = (  # (fixed key, fixed value, swept key, blog numbers, title)
+        ("decoder_depth", 2, "mask_ratio", BLOG_MASK_RATIO, "mask ratio sweep (decoder depth 2)"),
+        ("mask_ratio", 0.6, "decoder_depth", BLOG_DECODER_DEPTH, "decoder depth sweep (mask ratio 0.6)"),
     )
-    depth = sweep_chart(
-        [r for r in rows if r["mask_ratio"] == 0.6],
-        "decoder_depth",
-        metrics,
-        BLOG_DECODER_DEPTH if with_blog else None,
-        "decoder depth sweep (mask ratio 0.6)",
-        y_title,
+    ratio, depth = (
+        sweep_chart(
+            [r for r in rows if r[fixed] == value], x, metrics, blog if with_blog else None, title, y_title
+        )
+        for fixed, value, x, blog, title in sweeps
     )
     return ratio, depth
 

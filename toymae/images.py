@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
 MASK_GREY = 0.35  # hidden patches in the "masked" panel: grey, so they differ from black background
+ArrayOrTensor = TypeVar("ArrayOrTensor", torch.Tensor, np.ndarray)
 
 
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -25,7 +26,7 @@ def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
     return (np.clip(a, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
-def grey_out(image, pixel_mask):
+def grey_out(image: ArrayOrTensor, pixel_mask: ArrayOrTensor) -> ArrayOrTensor:
     """The image with hidden pixels (mask 1) shown grey, so they differ from the black background.
     Works on tensors and arrays of any matching shape."""
     return image * (1 - pixel_mask) + MASK_GREY * pixel_mask

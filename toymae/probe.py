@@ -130,9 +130,8 @@ def pca_projection(features: np.ndarray, fit_on: np.ndarray | None = None) -> np
 
 
 def pca2_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> float:
-    return shape_probe_accuracy(
-        pca_projection(train_x, fit_on=train_x), train_y, pca_projection(test_x, fit_on=train_x), test_y
-    )
+    mean, comps = pca_basis(train_x)  # one fit, both splits projected on it
+    return shape_probe_accuracy((train_x - mean) @ comps.T, train_y, (test_x - mean) @ comps.T, test_y)
 
 
 def probe_features(
