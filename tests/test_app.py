@@ -125,3 +125,13 @@ def test_train_page_trains_live_and_adds_the_model():
     picker = at.sidebar.selectbox(key="model")
     trained = [o for o in picker.options if o.startswith("trained-0.6-dec1")]
     assert trained, picker.options
+
+
+def test_magic_is_off_so_concurrent_sessions_never_call_ast_parse():
+    # Python 3.11's ast.parse is not thread-safe (cpython gh-106905): with magic on, sessions whose
+    # scripts compiled at once failed with "AST constructor recursion depth mismatch".
+    import tomllib
+    from pathlib import Path
+
+    cfg = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert cfg["runner"]["magicEnabled"] is False
