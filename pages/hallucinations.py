@@ -9,6 +9,7 @@ from pages._shared import ModelChoice, all_models, enter_page, require_model
 from toymae import figures
 from toymae.catalog import load_results
 from toymae.data import SHAPE_NAMES, eval_set
+from toymae.finite import NonFiniteOutputError
 from toymae.hallucination import HallucinationReport, evaluate_hallucination
 from toymae.images import grey_out
 
@@ -44,11 +45,15 @@ shape_filter = c2.segmented_control(
 n = c3.selectbox("Images", [200, 500, 1000], index=1, key="h_n", bind="query-params")
 seed = c4.number_input("Seed", 0, 10_000, 0, key="h_seed", bind="query-params")
 
-if choice.origin == "shipped":
-    report = shipped_report(choice.name, ratio, n, seed)
-else:
-    with st.spinner("Scoring evaluation images…"):
-        report = _report(choice, ratio, n, seed)
+try:
+    if choice.origin == "shipped":
+        report = shipped_report(choice.name, ratio, n, seed)
+    else:
+        with st.spinner("Scoring evaluation images…"):
+            report = _report(choice, ratio, n, seed)
+except NonFiniteOutputError as e:  # never a rate of 0 for a model that outputs NaN
+    st.error(f"This model cannot be scored: {e}.")
+    st.stop()
 summary = report.summary()
 
 m1, m2, m3, m4 = st.columns(4)

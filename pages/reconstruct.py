@@ -1,4 +1,5 @@
-"""Reconstruct: pick or draw an image, hide patches (slider or drawn mask), watch the MAE fill them in."""
+"""Reconstruct, the landing page: an image, a mask drawn on the picture itself, the MAE's fill-in and
+whether it drew the hidden corners as the other shape, all on one screen."""
 
 from __future__ import annotations
 
@@ -10,17 +11,88 @@ from pages._shared import enter_page, require_model
 from toymae import figures, masks
 from toymae.data import SHAPE_NAMES, counterfactual, make_generator, sample
 from toymae.explore import image_from_bytes, make_shape, reconstruct_one, uncertainty_map
-from toymae.hallucination import score_reconstructions
+from toymae.hallucination import NO_TRUE_SHAPE, image_verdict, score_reconstructions
 from toymae.images import masked_display
+from toymae.tour import TRY_THIS
+
+PANEL_HEIGHT = 236  # four square panels in a row of a 1366 px window, with the controls above them
+BADGES = {  # verdict label -> (colour, icon)
+    "faithful": ("green", ":material/check_circle:"),
+    "hallucinated": ("red", ":material/report:"),
+    "undecidable": ("gray", ":material/help:"),
+}
 
 enter_page()
-st.title("Reconstruct")
+st.title("Reconstruct", anchor=False)
+st.markdown(
+    "A toy **masked autoencoder** fills in the hidden patches of a picture of a circle or a square. "
+    "Ziming Liu's blog found that it sometimes **hallucinates** (draws a hidden square corner round, or "
+    "a circle square) and that a linear probe on its encoder depends on the **mask ratio** and the "
+    "**decoder depth**: the **Hallucinations** and **Representations** pages measure both; **Train** "
+    "and **Reproduce** rebuild the blog's models and tables.  \n"
+    ":material/arrow_forward: Try " + " · ".join(f"[{t.label}]({t.href()})" for t in TRY_THIS)
+)
 choice = require_model()
 model, cfg = choice.checkpoint.model, choice.checkpoint.train_config
 side, grid = cfg.model.image_size, cfg.model.grid_size
 
 
-# ---------------------------------------------------------------- image
+# ---------------------------------------------------------------- editing on the panels
+def _chart_key(name: str) -> str:
+    """An editable panel's widget key. It changes after every edit: the new chart starts with no
+    selection, so clicking the cell just flipped flips it back (plotly would read that second click
+    as "deselect" and send nothing)."""
+    return f"{name}_{st.session_state.get(f'{name}_version', 0)}"
+
+
+def _edited(name: str, cells: np.ndarray) -> np.ndarray | None:
+    """``cells`` after the selection the panel ``name`` just sent; None if it selected nothing."""
+    selection = st.session_state.get(_chart_key(name))
+    if not masks.selected_indices(selection):
+        return None
+    st.session_state[f"{name}_version"] = st.session_state.get(f"{name}_version", 0) + 1
+    return masks.apply_selection(cells, selection, reveal=bool(st.session_state.get("reveal", False)))
+
+
+def _set_drawing(d: np.ndarray) -> None:
+    st.session_state["drawing"] = d
+    st.query_params["img"] = masks.to_text(d)
+
+
+def _set_mask(m: np.ndarray) -> None:
+    st.session_state["mask_grid_bits"] = m
+    st.query_params["mask"] = masks.to_text(m)
+
+
+def _drawing_event() -> None:
+    new = _edited("draw_panel", st.session_state["drawing"])
+    if new is not None:
+        _set_drawing(new)
+
+
+def _mask_event() -> None:
+    """An edit on the masked panel. Under a random mask it starts a drawn mask from that mask."""
+    new = _edited("mask_panel", st.session_state["shown_mask"])
+    if new is not None:
+        st.session_state["mask_mode"] = "Draw"
+        _set_mask(new)
+
+
+def _preset(name: str) -> None:
+    seed = int(st.session_state.get("preset_seed", 0)) + 1
+    st.session_state["preset_seed"] = seed
+    _set_mask(
+        masks.preset_mask(name, grid, st.session_state["shown_mask"], ratio=cfg.model.mask_ratio, seed=seed)
+    )
+
+
+def _start_drawing(shape: str | None) -> None:
+    if shape is None:
+        _set_drawing(np.zeros((side, side), dtype=bool))
+    else:
+        _set_drawing(make_shape(shape, 0.5, 0.5, cfg.data).images[0, 0].numpy() > 0.5)
+
+
 def _randomise_image() -> None:
     seed = int(np.random.SeedSequence().generate_state(1)[0] % 100_000)  # a fresh seed, not the global RNG
     b = sample(1, cfg.data, make_generator(seed, "dashboard"))
@@ -29,39 +101,38 @@ def _randomise_image() -> None:
     )
 
 
-def _grid_key(name: str) -> str:
-    """A clickable grid's widget key. It changes after every edit: the new chart starts with no
-    selection, so clicking the patch just toggled toggles it back (plotly would read that second
-    click as "deselect" and send nothing)."""
-    return f"{name}_{st.session_state.get(f'{name}_version', 0)}"
-
-
-def _renew_grid(name: str) -> None:
-    st.session_state[f"{name}_version"] = st.session_state.get(f"{name}_version", 0) + 1
-
-
-def _grid_tool(key: str) -> str:
-    """How clicks on a grid select cells: one per click, or all under a dragged box."""
-    tool = st.segmented_control(
-        "Flip cells by",
-        ["Click", "Box"],
-        default="Click",
-        key=key,
-        bind="query-params",
-        help="Click: each click flips one cell. Box: drag a box; every cell under it flips.",
-    )
-    return "box" if tool == "Box" else "click"
-
-
-left, right = st.columns([1, 2], gap="large")
-with left:
-    st.markdown("#### Image")
+# ---------------------------------------------------------------- controls, above their panels
+c_img, c_mask, c_tool = st.columns([1.15, 1, 1.1])
+with c_img:
     source = st.segmented_control(
-        "Image source", ["ShapeWorld", "Draw", "Upload"], default="ShapeWorld", key="src", bind="query-params"
+        "Image", ["ShapeWorld", "Draw", "Upload"], default="ShapeWorld", key="src", bind="query-params"
     )
-    batch = None
+with c_mask:
+    mode = st.segmented_control(
+        "Mask", ["Random", "Draw"], default="Random", key="mask_mode", bind="query-params"
+    )
+with c_tool:
+    tool = st.segmented_control(
+        "Edit on the pictures by",
+        ["Click", "Box", "Lasso"],  # plain words: a bound control's URL value is its label
+        default="Click",
+        key="tool",
+        bind="query-params",
+        help="Click: flip one patch of the masked picture (or one pixel of a drawn image). "
+        "Box / Lasso: drag over a region to hide it (or fill it with ink).",
+    )
+    tool = (tool or "Click").lower()
+
+batch = None
+true_shape = None
+with c_img:
     if source == "Upload":
-        up = st.file_uploader("A picture (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="picture")
+        up = st.file_uploader(
+            "A picture (PNG or JPEG)",
+            type=["png", "jpg", "jpeg"],
+            key="picture",
+            label_visibility="collapsed",
+        )
         if up is None:
             st.info("Upload a picture of one light shape on a dark background (or the other way round).")
             st.stop()
@@ -79,144 +150,162 @@ with left:
             if drawing is None:
                 drawing = make_shape("square", 0.5, 0.5, cfg.data).images[0, 0].numpy() > 0.5
             st.session_state["drawing"] = drawing
-
-        def _draw_event() -> None:
-            picked = masks.selected_indices(st.session_state.get(_grid_key("draw_grid")))
-            if picked:
-                st.session_state["drawing"] = masks.toggle(st.session_state["drawing"], picked)
-                st.query_params["img"] = masks.to_text(st.session_state["drawing"])
-                _renew_grid("draw_grid")
-
-        tool = _grid_tool("draw_tool")
-        st.plotly_chart(
-            figures.mask_grid(
-                ~st.session_state["drawing"], st.session_state["drawing"].astype(float), height=300, tool=tool
-            ),
-            key=_grid_key("draw_grid"),
-            on_select=_draw_event,
-            selection_mode=("points", "box"),
-            config={"displayModeBar": False},
+        b1, b2, b3 = st.columns(3)
+        b1.button(
+            "Circle",
+            icon=":material/circle:",
+            on_click=_start_drawing,
+            args=("circle",),
+            help="Start from a circle",
         )
-        c1, c2 = st.columns(2)
-        if c1.button("Clear drawing", width="stretch"):
-            st.session_state["drawing"] = np.zeros((side, side), dtype=bool)
-            st.query_params["img"] = masks.to_text(st.session_state["drawing"])
-            st.rerun()
-        if c2.button("Start from a circle", width="stretch"):
-            st.session_state["drawing"] = make_shape("circle", 0.5, 0.5, cfg.data).images[0, 0].numpy() > 0.5
-            st.query_params["img"] = masks.to_text(st.session_state["drawing"])
-            st.rerun()
+        b2.button(
+            "Square",
+            icon=":material/square:",
+            on_click=_start_drawing,
+            args=("square",),
+            help="Start from a square",
+        )
+        b3.button(
+            "Clear",
+            icon=":material/ink_eraser:",
+            on_click=_start_drawing,
+            args=(None,),
+            help="Start from nothing",
+        )
         image = torch.from_numpy(st.session_state["drawing"].astype(np.float32))[None, None]
     else:
-        st.radio("Shape", SHAPE_NAMES, key="shape", horizontal=True, bind="query-params")
-        st.slider("Centre x", 0.0, 1.0, 0.5, 0.01, key="x", bind="query-params")
-        st.slider("Centre y", 0.0, 1.0, 0.5, 0.01, key="y", bind="query-params")
-        st.button("🎲 Random image", on_click=_randomise_image)
+        st.radio(
+            "Shape",
+            SHAPE_NAMES,
+            key="shape",
+            horizontal=True,
+            bind="query-params",
+            label_visibility="collapsed",
+        )
+        with st.sidebar:
+            st.markdown("### Image")
+            st.slider("Centre x", 0.0, 1.0, 0.5, 0.01, key="x", bind="query-params")
+            st.slider("Centre y", 0.0, 1.0, 0.5, 0.01, key="y", bind="query-params")
+            st.button("Random image", icon=":material/casino:", on_click=_randomise_image)
         batch = make_shape(st.session_state["shape"], st.session_state["x"], st.session_state["y"], cfg.data)
         image = batch.images
+        true_shape = st.session_state["shape"]
 
-    # ------------------------------------------------------------ mask
-    st.markdown("#### Mask")
-    mode = st.segmented_control(
-        "Mask", ["Random", "Draw"], default="Random", key="mask_mode", bind="query-params"
-    )
+with c_mask:
     if mode == "Draw":
-        grid_mask = st.session_state.get("mask_grid_bits")
-        if grid_mask is None or grid_mask.shape != (grid, grid):
-            grid_mask = masks.from_text(st.query_params.get("mask", ""), grid)
-            if grid_mask is None:
-                grid_mask = masks.preset_mask("random", grid, ratio=cfg.model.mask_ratio, seed=0)
-            st.session_state["mask_grid_bits"] = grid_mask
-
-        def _set_mask(m: np.ndarray) -> None:
-            st.session_state["mask_grid_bits"] = m
-            st.query_params["mask"] = masks.to_text(m)
-
-        def _grid_event() -> None:
-            picked = masks.selected_indices(st.session_state.get(_grid_key("mask_grid")))
-            if picked:
-                _set_mask(masks.toggle(st.session_state["mask_grid_bits"], picked))
-                _renew_grid("mask_grid")
-
-        def _preset(name: str) -> None:
-            seed = int(st.session_state.get("preset_seed", 0)) + 1
-            st.session_state["preset_seed"] = seed
-            _set_mask(
-                masks.preset_mask(
-                    name, grid, st.session_state["mask_grid_bits"], ratio=cfg.model.mask_ratio, seed=seed
+        user_mask = st.session_state.get("mask_grid_bits")
+        if user_mask is None or user_mask.shape != (grid, grid):
+            user_mask = masks.from_text(st.query_params.get("mask", ""), grid)
+            if user_mask is None:
+                user_mask = masks.preset_mask("random", grid, ratio=cfg.model.mask_ratio, seed=0)
+            st.session_state["mask_grid_bits"] = user_mask
+        with st.popover("Presets", icon=":material/grid_view:"):
+            cols = st.columns(2)
+            for i, name in enumerate(masks.PRESETS):
+                cols[i % 2].button(
+                    name, key=f"preset_{name}", on_click=_preset, args=(name,), width="stretch"
                 )
-            )
-
-        tool = _grid_tool("mask_tool")
-        st.caption("Dark = hidden.")
-        st.plotly_chart(
-            figures.mask_grid(st.session_state["mask_grid_bits"], image[0, 0].numpy(), height=300, tool=tool),
-            key=_grid_key("mask_grid"),
-            on_select=_grid_event,
-            selection_mode=("points", "box"),
-            config={"displayModeBar": False},
-        )
-        cols = st.columns(4)
-        for i, name in enumerate(masks.PRESETS):
-            cols[i % 4].button(name, key=f"preset_{name}", on_click=_preset, args=(name,), width="stretch")
-        user_mask = st.session_state["mask_grid_bits"]
         ratio = float(user_mask.mean())
-        st.caption(f"{int(user_mask.sum())} of {grid * grid} patches hidden ({ratio:.0%}).")
     else:
         user_mask = None
-        ratio = st.slider("Mask ratio", 0.0, 0.95, 0.6, 0.05, key="ratio", bind="query-params")
-        c1, c2 = st.columns([2, 1])
-        c1.number_input("Mask seed", 0, 1_000_000, 0, key="mseed", bind="query-params")
-        c2.button("Reseed", on_click=lambda: st.session_state.update(mseed=st.session_state["mseed"] + 1))
-        if abs(ratio - cfg.model.mask_ratio) > 0.051:
-            st.caption(
-                f"This model was trained at ratio {cfg.model.mask_ratio:g}; far from it, toymae models "
-                "reconstruct markedly worse (see the README's hallucination table)."
-            )
-
-# ---------------------------------------------------------------- panels
-with right:
-    rec = reconstruct_one(model, image, user_mask, ratio, int(st.session_state.get("mseed", 0)))
-    masked = masked_display(rec)
-    st.plotly_chart(
-        figures.image_panels(
-            [
-                rec.images[0, 0],
-                masked[0, 0],
-                rec.reconstruction[0, 0].clamp(0, 1),
-                rec.pasted[0, 0].clamp(0, 1),
-            ],
-            ["original", "masked", "reconstruction", "reconstruction + visible"],
-        ),
-        key="panels",
-    )
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Loss on hidden patches", f"{rec.loss:.4f}")
-    m2.metric("Hidden patches", f"{int(rec.mask.sum())} / {grid * grid}")
-    if batch is not None:
-        h = score_reconstructions(
-            batch.images, counterfactual(batch), rec.reconstruction, rec.pixel_mask, cfg.model.patch_size
+        ratio = st.slider(
+            "Mask ratio", 0.0, 0.95, 0.6, 0.05, key="ratio", bind="query-params", label_visibility="collapsed"
         )
-        other = SHAPE_NAMES[1 - int(batch.shape[0])]
-        if bool(h.decidable[0]):
-            verdict = "hallucinated" if bool(h.hallucinated[0]) else "faithful"
-            m3.metric(f"Drawn as a {other} (score)", f"{float(h.score[0]):.2f}", verdict, delta_color="off")
-        else:
-            m3.metric(
-                f"Drawn as a {other} (score)",
-                "undecidable",
-                "too few hidden corner pixels",
-                delta_color="off",
-            )
-
-    e1, e2 = st.columns(2)
-    err = rec.patch_error[0].reshape(grid, grid).numpy()
-    err = np.where(rec.mask[0].reshape(grid, grid).numpy() > 0.5, err, np.nan)
-    e1.plotly_chart(figures.patch_heatmap(err, "per-patch error (hidden patches)"), key="err")
-    k = 16
-    unc_ratio = ratio if user_mask is None else float(user_mask.mean())
-    unc = uncertainty_map(model, image, min(unc_ratio, 0.95), k=k, seed=int(st.session_state.get("mseed", 0)))
-    e2.plotly_chart(
-        figures.patch_heatmap(unc, f"uncertainty: pixel std over {k} random masks at ratio {unc_ratio:.2f}"),
-        key="unc",
+with c_tool:
+    st.toggle(
+        "Drag reveals / erases",
+        key="reveal",
+        help="Off: a box or lasso hides patches (fills pixels). On: it shows patches (erases pixels).",
     )
+with st.sidebar:
+    if mode != "Draw":
+        st.markdown("### Mask")
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        c1.number_input("Mask seed", 0, 1_000_000, 0, key="mseed", bind="query-params")
+        c2.button(
+            "Reseed",
+            icon=":material/refresh:",
+            help="Another random mask",
+            on_click=lambda: st.session_state.update(mseed=st.session_state["mseed"] + 1),
+        )
+
+# ---------------------------------------------------------------- the four panels
+rec = reconstruct_one(model, image, user_mask, ratio, int(st.session_state.get("mseed", 0)))
+shown_mask = rec.mask[0].reshape(grid, grid).numpy() > 0.5
+st.session_state["shown_mask"] = shown_mask  # what an edit on the masked panel starts from
+masked = masked_display(rec)
+panels = st.columns(4)
+panels[0].plotly_chart(
+    figures.image_panel(
+        rec.images[0, 0].numpy(),
+        "original" + (" (click or drag to draw)" if source == "Draw" else ""),
+        edit_grid=side if source == "Draw" else None,
+        tool=tool,
+        height=PANEL_HEIGHT,
+    ),
+    key=_chart_key("draw_panel") if source == "Draw" else "original_panel",
+    on_select=_drawing_event if source == "Draw" else "ignore",
+    selection_mode=("points", "box", "lasso"),
+    config={"displayModeBar": False},
+)
+panels[1].plotly_chart(
+    figures.image_panel(masked[0, 0].numpy(), "masked", edit_grid=grid, tool=tool, height=PANEL_HEIGHT),
+    key=_chart_key("mask_panel"),
+    on_select=_mask_event,
+    selection_mode=("points", "box", "lasso"),
+    config={"displayModeBar": False},
+)
+panels[2].plotly_chart(
+    figures.image_panel(rec.reconstruction[0, 0].clamp(0, 1).numpy(), "reconstruction", height=PANEL_HEIGHT),
+    key="reconstruction_panel",
+    config={"displayModeBar": False},
+)
+panels[3].plotly_chart(
+    figures.image_panel(
+        rec.pasted[0, 0].clamp(0, 1).numpy(), "reconstruction + visible", height=PANEL_HEIGHT
+    ),
+    key="pasted_panel",
+    config={"displayModeBar": False},
+)
+
+# ---------------------------------------------------------------- the verdict
+if batch is not None:
+    h = score_reconstructions(
+        batch.images, counterfactual(batch), rec.reconstruction, rec.pixel_mask, cfg.model.patch_size
+    )
+    verdict = image_verdict(h, true_shape)
+else:
+    verdict = NO_TRUE_SHAPE
+colour, icon = BADGES[verdict.label]
+score = "" if verdict.score is None else f" **score {verdict.score:.2f}** (over 0.5 = hallucinated) ·"
+st.markdown(f"**Verdict** :{colour}-badge[{icon} {verdict.label}]{score} {verdict.reason}")
+n_hidden = int(shown_mask.sum())
+st.caption(
+    f"**{n_hidden} of {grid * grid} patches hidden** ({n_hidden / (grid * grid):.0%}) · "
+    f"loss on hidden patches {rec.loss:.4f}"
+    + (
+        f" · this model was trained at ratio {cfg.model.mask_ratio:g}; far from it, toymae models "
+        "reconstruct markedly worse"
+        if user_mask is None and abs(ratio - cfg.model.mask_ratio) > 0.051
+        else ""
+    )
+)
+
+# ---------------------------------------------------------------- below the fold: where it went wrong
+st.markdown("#### Where the reconstruction is wrong or unsure")
+e1, e2 = st.columns(2)
+err = rec.patch_error[0].reshape(grid, grid).numpy()
+e1.plotly_chart(figures.patch_heatmap(err, "per-patch error (hidden patches)", hidden=shown_mask), key="err")
+k = 16
+unc = uncertainty_map(model, image, min(ratio, 0.95), k=k, seed=int(st.session_state.get("mseed", 0)))
+e2.plotly_chart(
+    figures.patch_heatmap(
+        unc, f"uncertainty: pixel spread over {k} random masks at ratio {ratio:.2f}", hidden=shown_mask
+    ),
+    key="unc",
+)
+st.caption(
+    "Grey = a patch visible under this mask: its pixels are copied from the input, so it has no error "
+    "or uncertainty to show. Uncertainty is the standard deviation of 'reconstruction + visible' over "
+    f"{k} random masks at the same ratio, shown on the patches hidden here."
+)

@@ -1,47 +1,49 @@
-"""Representations: linear probes and the 2-D PCA of encoder features, two models side by side."""
+"""Representations: shape probes under three feature protocols, beside the random init; PCA; labels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import streamlit as st
 import torch
 
 from pages._shared import (
     ModelChoice,
     all_models,
-    default_model_name,
     ensure_choice,
     enter_page,
     require_model,
 )
 from toymae import figures
-from toymae.catalog import load_results
-from toymae.data import SHAPE_NAMES, ShapeBatch, eval_set
+from toymae.catalog import cell_row, load_results
+from toymae.data import DATASETS, SHAPE_NAMES, ShapeBatch, dataset_name
 from toymae.images import text_thumbnail
-from toymae.probe import ProbeReport, extract_features, pca_projection, probe_features
-from toymae.reproduce import format_mean_std
+from toymae.representation_view import RepresentationView, representation_view
+from toymae.study import LABELS, PROTOCOLS
 
 enter_page()
 st.title("Representations")
 st.caption(
-    "Features: the encoder on the full image, mean-pooled over patches. Shape probe: standardised "
-    "logistic regression, fit on one split, scored on another. PCA-2: a linear classifier on the first "
-    "two principal components. Position/size: linear regression R²."
+    "How well a linear classifier reads *circle or square* from the encoder, beside the same "
+    "architecture at its random initialisation: on the default dataset an untrained encoder already "
+    "separates the shapes by their area. Protocols — **mean**: full image, patch tokens averaged; "
+    "**cls**: full image, the cls token; **visible**: the image masked at the model's training ratio, "
+    "visible tokens averaged. Labels: how many labelled images the classifier is fit on."
 )
 require_model()
 models = all_models()
-N_PROBE = 600
+PROTOCOL_HELP = {
+    "mean": "full image, mean of patch tokens",
+    "cls": "full image, cls token",
+    "visible": "masked",
+}
 
-
-@dataclass
-class FeatureView:
-    batch: ShapeBatch  # the held-out split (the points in the scatter)
-    points: np.ndarray  # (N, 2) PCA projection fit on the train split
-    hover: list[str]  # per point: factors and a small text picture of the image
-    report: ProbeReport
-    source: str  # where the probe numbers come from
+c1, c2, c3 = st.columns(3)
+data = c1.segmented_control("Dataset", list(DATASETS), default="default", key="rep_data", bind="query-params")
+protocol = c2.segmented_control(
+    "Protocol", list(PROTOCOLS), default="mean", key="rep_protocol", bind="query-params"
+)
+labels = c3.segmented_control("Labels", list(LABELS), default="all", key="rep_labels", bind="query-params")
+data, protocol, labels = data or "default", protocol or "mean", labels or "all"
+results = load_results()
 
 
 def _hover_labels(b: ShapeBatch) -> list[str]:
@@ -53,37 +55,37 @@ def _hover_labels(b: ShapeBatch) -> list[str]:
     ]
 
 
-def _compute(m: ModelChoice) -> FeatureView:
-    data = m.checkpoint.train_config.data
-    train = eval_set(N_PROBE, data, 0, "probe-train")
-    test = eval_set(N_PROBE, data, 0, "probe-test")
-    ftr = extract_features(m.checkpoint.model, train.images)
-    fte = extract_features(m.checkpoint.model, test.images)
-    points, hover = pca_projection(fte, fit_on=ftr), _hover_labels(test)
-    recorded = ProbeReport.from_summary(m.checkpoint.summary) if m.origin == "shipped" else None
-    if recorded is not None:  # the full protocol's numbers, and no need to load scikit-learn
-        source = f"recorded by the reproduction run ({recorded.n_train:,} + {recorded.n_test:,} images)"
-        return FeatureView(test, points, hover, recorded, source)
-    report = probe_features(ftr, train, fte, test)
-    return FeatureView(test, points, hover, report, f"measured now ({N_PROBE} + {N_PROBE} images)")
-
-
-@st.cache_resource(max_entries=16, show_spinner="Extracting features…")
-def shipped_view(name: str) -> FeatureView:
-    return _compute(models[name])
-
-
-def view_for(name: str) -> FeatureView:
-    m = models[name]
+def _view(m: ModelChoice, protocol: str) -> RepresentationView:
+    ckpt = m.checkpoint
+    cfg = ckpt.train_config
+    recorded = None
     if m.origin == "shipped":
-        return shipped_view(name)
-    with st.spinner("Extracting features…"):
-        return _compute(m)
+        row = cell_row(results, dataset_name(cfg.data), cfg.model.mask_ratio, cfg.model.decoder_depth)
+        recorded = row.get("study") if row else None
+    n_train = results["runs"][0]["eval"]["probe_train"] if results and results.get("runs") else None
+    return representation_view(ckpt.model, cfg.data, cfg.seed, protocol, recorded, n_train)
 
 
-names = list(models)
-default_right = "ratio0.6-dec4" if "ratio0.6-dec4" in models else names[-1]
-default_left = st.session_state.get("model") or default_model_name(models)
+@st.cache_resource(max_entries=32, show_spinner="Extracting features…")
+def shipped_view(name: str, protocol: str) -> tuple[RepresentationView, list[str]]:
+    view = _view(models[name], protocol)
+    return view, _hover_labels(view.test)
+
+
+def view_for(name: str, protocol: str) -> tuple[RepresentationView, list[str]]:
+    if models[name].origin == "shipped":
+        return shipped_view(name, protocol)
+    with st.spinner("Probing the encoder and its random initialisation…"):
+        view = _view(models[name], protocol)
+        return view, _hover_labels(view.test)
+
+
+names = [n for n, m in models.items() if dataset_name(m.checkpoint.train_config.data) == data] or list(models)
+prefix = "" if data == "default" else f"{data}-"
+default_left = st.session_state.get("model") if st.session_state.get("model") in names else None
+default_left = default_left or (f"{prefix}ratio0.6-dec1" if f"{prefix}ratio0.6-dec1" in names else names[0])
+default_right = f"{prefix}ratio0.6-dec4" if f"{prefix}ratio0.6-dec4" in names else names[-1]
+curves = []
 cols = st.columns(2, gap="large")
 for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_right)):
     key = f"rep_{side}"
@@ -92,20 +94,26 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
         name = st.selectbox(
             "Model", names, key=key, format_func=lambda n: models[n].label, bind="query-params"
         )
-        view = view_for(name)
-        r = view.report
-        k1, k2, k3 = st.columns(3)
-        k1.metric("shape probe", f"{r.probe_acc:.3f}")
-        k2.metric("PCA-2 probe", f"{r.pca2_acc:.3f}")
-        k3.metric("R² x / y", f"{r.r2_x:.2f}/{r.r2_y:.2f}")
-        st.caption(
-            f"Probe numbers {view.source}; the scatter shows {N_PROBE} held-out images. Size: "
-            + ("fixed in this dataset, nothing to predict." if r.r2_size is None else f"R² {r.r2_size:.2f}.")
+        view, hover = view_for(name, protocol)
+        t, r = view.trained[labels], view.random_init[labels]
+        ci = f" ± {t.ci95:.3f}" if t.ci95 is not None else ""
+        k1, k2 = st.columns(2)
+        k1.metric(
+            f"shape probe, {labels} labels",
+            f"{t.mean:.3f}{ci}",
+            f"{t.mean - r.mean:+.3f} vs random init {r.mean:.3f}",
         )
-        b = view.batch
+        p2, p2r = view.trained["pca2"], view.random_init["pca2"]
+        k2.metric("PCA-2 probe", f"{p2.mean:.3f}", f"{p2.mean - p2r.mean:+.3f} vs random init {p2r.mean:.3f}")
+        st.caption(f"Scores: {view.source}.")
+        b = view.test
         event = st.plotly_chart(
             figures.pca_scatter(
-                view.points, [SHAPE_NAMES[int(s)] for s in b.shape], view.hover, title=models[name].label
+                view.points,
+                [SHAPE_NAMES[int(s)] for s in b.shape],
+                hover,
+                title=f"{models[name].label} · {protocol} features",
+                height=360,
             ),
             key=f"pca_{side}",
             on_select="rerun",
@@ -125,40 +133,18 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
                 key=f"pick_{side}",
             )
         else:
-            st.caption(
-                "Hover over a point for a small picture of its image; "
-                "click it for the image and its reconstruction."
-            )
+            st.caption("Hover over a point for a picture of its image; click it for its reconstruction.")
+        for which, dashed in (("trained", False), ("random_init", True)):
+            xs, ys, cis = view.label_curve(which)
+            suffix = " (random init)" if dashed else ""
+            curves.append((f"{models[name].label}{suffix}", xs, ys, cis, dashed))
 
-st.markdown("#### The blog's tables, beside ours")
-results = load_results()
-if not results:
-    st.info(
-        "The reproduced tables appear here once `checkpoints/results.json` exists (see the Reproduce page)."
-    )
-else:
-    rows = results["table"]
-    t1, t2 = st.columns(2)
-    ratio_fig, depth_fig = figures.blog_sweep_charts(
-        rows, [("probe_acc", "shape probe"), ("pca2_acc", "PCA-2 probe")]
-    )
-    t1.plotly_chart(ratio_fig, key="tab_ratio")
-    t2.plotly_chart(depth_fig, key="tab_depth")
-    st.dataframe(
-        [
-            {
-                "mask ratio": r["mask_ratio"],
-                "decoder depth": r["decoder_depth"],
-                "blog": r["blog_probe_acc"],
-                "probe acc": format_mean_std(r["probe_acc"], r["probe_acc_std"]),
-                "PCA-2 acc": format_mean_std(r["pca2_acc"], r["pca2_acc_std"]),
-                "R² x": f"{r['r2_x']:.3f}",
-                "R² y": f"{r['r2_y']:.3f}",
-                "seeds": len(r["seeds"]),
-            }
-            for r in sorted(
-                rows, key=lambda r: (r["decoder_depth"] != 2, r["mask_ratio"], r["decoder_depth"])
-            )
-        ],
-        hide_index=True,
-    )
+st.markdown("#### Label efficiency")
+st.plotly_chart(
+    figures.label_efficiency_chart(curves, title=f"{protocol} features: accuracy against labelled images"),
+    key="label_curve",
+)
+st.caption(
+    "Solid: the pretrained encoders; dashed: the same architectures at random initialisation. A gap "
+    "between a solid line and its dashed twin is what pretraining taught the encoder about shape."
+)

@@ -6,8 +6,9 @@ import streamlit as st
 
 from pages._shared import enter_page
 from toymae import figures
-from toymae.catalog import load_results
+from toymae.catalog import load_convergence, load_results
 from toymae.reproduce import check_findings, markdown_tables, training_summary
+from toymae.study import CLAIMS, verdict_table
 
 enter_page()
 st.title("Reproduce the blog")
@@ -21,11 +22,12 @@ if not results:
 
 rows, meta = results["table"], results["meta"]
 n_seeds = max(len(r["seeds"]) for r in rows)
-minutes, seconds = divmod(round(meta["wall_seconds_this_invocation"]), 60)
+minutes = sum(r["train_seconds"] for r in results["runs"]) / 60
 st.caption(
     f"Each point: mean ± standard deviation over {n_seeds} pretraining seeds. Made by `{meta['command']}` "
-    f"(toymae {meta['toymae_version']}, torch {meta['torch_version']}; {meta['executor']}, "
-    f"{minutes} min {seconds} s). Models: {training_summary(results['runs'])}."
+    f"(toymae {meta['toymae_version']}, torch {meta['torch_version']}; {meta['executor']}; "
+    f"{len(results['runs'])} jobs, {minutes:.0f} min of training in all). "
+    f"Models: {training_summary(results['runs'])}."
 )
 metric = st.segmented_control(
     "Metric",
@@ -58,7 +60,7 @@ if found is None:
     )
 else:
     for f in found:
-        icon = "✅" if f.holds else "❌"
+        icon = ":green[:material/check_circle:]" if f.holds else ":red[:material/cancel:]"
         st.markdown(
             f"{icon} **{f.key}** — {f.claim}: {'reproduced' if f.holds else 'not reproduced'}. {f.detail}"
         )
@@ -67,6 +69,38 @@ else:
         "patch grid, width or budget tried made these hold under the fixed probe protocol."
     )
 st.markdown(markdown_tables(rows))
+
+st.markdown("#### The blog's representation claims, per feature protocol, label budget and dataset")
+verdict_list = results.get("verdicts", [])
+if not verdict_list:
+    st.info("These results predate the representation study: rerun the reproduction to add it.")
+else:
+    st.caption(
+        "✓ when the claim's threshold holds on the seed means **and** its favoured configuration beats "
+        "the same architecture at random initialisation (95% CI of the paired difference above zero). "
+        "Cells: the deciding accuracies; *rand*: the random-init baseline. The `varied` dataset draws "
+        "sizes from a range and rotates squares, so pixel area is no shortcut."
+    )
+    st.dataframe(verdict_table(verdict_list), hide_index=True)
+    with st.expander("Every verdict's numbers (mean ± 95% CI over seeds, random init, difference)"):
+        st.dataframe(
+            [
+                {k: v[k] for k in ("dataset", "protocol", "labels")}
+                | {"claim": CLAIMS[v["claim"]], "holds": v["holds"], "numbers": v["summary"]}
+                for v in verdict_list
+            ],
+            hide_index=True,
+        )
+
+curve = load_convergence()
+if curve:
+    st.markdown("#### How long the models trained, and why")
+    st.plotly_chart(figures.convergence_chart(curve["rows"], curve.get("chosen_budget")), key="curve")
+    st.caption(
+        f"Rule, written before the run: {curve['rule']} Chosen: **{curve.get('chosen_budget')} steps** "
+        f"(per configuration: {curve.get('per_cell_budget')}). Seed means over {len(curve['seeds'])} seeds; "
+        "bars span the seeds."
+    )
 
 st.markdown("#### Run it yourself")
 st.code(

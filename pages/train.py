@@ -1,4 +1,9 @@
-"""Train: choose hyperparameters, train live in a background thread, keep or download the model."""
+"""Train: choose hyperparameters, train live in a background thread, keep or download the model.
+
+The run belongs to the server, not to the tab: its id is in the URL (``?run=``), so a reload, or
+anyone given the link, finds its progress and controls again; the finished model joins every
+session's picker and this page's download list until the server restarts.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from pages._shared import add_session_model, enter_page
+from pages._shared import TRAINED_HERE, enter_page
 from toymae import figures
-from toymae.background import MAX_STEPS, BackgroundRun, TrainingSlot
-from toymae.checkpoint import Checkpoint, checkpoint_bytes
+from toymae.background import MAX_KEPT, MAX_STEPS, BackgroundRun, server_slot
 from toymae.data import ShapeWorldConfig
 from toymae.model import MAEConfig
 from toymae.train import TrainConfig
@@ -18,16 +22,25 @@ from toymae.train import TrainConfig
 enter_page()
 st.title("Train")
 
-
-@st.cache_resource
-def training_slot() -> TrainingSlot:
-    """One per server: a second user sees who is training instead of halving everyone's speed."""
-    return TrainingSlot()
-
-
-slot = training_slot()
+slot = server_slot()  # one per server: a second user sees who is training instead of halving everyone's speed
 owner = st.session_state.setdefault("owner_id", uuid.uuid4().hex[:8])
-mine: BackgroundRun | None = st.session_state.get("my_run")
+
+
+def _follow(run: BackgroundRun) -> None:
+    """This session watches ``run``; the URL carries its id so a reload or a shared link finds it."""
+    st.session_state["my_run_id"] = run.run_id
+    if st.query_params.get("run") != run.run_id:
+        st.query_params["run"] = run.run_id
+
+
+run_id = st.query_params.get("run") or st.session_state.get("my_run_id")
+mine = slot.get(run_id)
+if mine is not None:
+    _follow(mine)
+elif run_id:
+    st.info("The training run in this link is no longer on this server (a restarted server starts empty).")
+    st.session_state.pop("my_run_id", None)
+    st.query_params.pop("run", None)
 
 with st.form("hyper"):
     st.markdown("#### Hyperparameters")
@@ -68,7 +81,7 @@ if submitted:
         eval_size=256,
     )
     if mine is not None and not mine.finished:
-        st.warning("Your previous run is still going: stop it first.")
+        st.warning("This run is still going: stop it first.")
     else:
         run = slot.claim(config, owner)
         if run is None:
@@ -76,20 +89,21 @@ if submitted:
                 "The server is busy with another user's training run (one at a time). Try again shortly."
             )
         else:
-            st.session_state["my_run"] = mine = run
-            st.session_state.pop("kept", None)
+            mine = run
+            _follow(run)
 
-other = slot.busy_with(owner)
-if other is not None and (mine is None or mine.finished):
+other = slot.active()
+if other is not None and (mine is None or other.run_id != mine.run_id):
     p = other.progress
     st.info(
-        f"Another session is training ({p.step}/{p.total} steps, {p.state}). New runs wait until it ends."
+        f"Another session is training ({p.step}/{p.total} steps, {p.state}). New runs wait until it "
+        f"ends; its model will then appear in everyone's model picker."
     )
 
 
 @st.fragment(run_every=1.0)
-def live_view() -> None:
-    run: BackgroundRun | None = st.session_state.get("my_run")
+def live_view(run_id: str | None) -> None:
+    run = slot.get(run_id)
     if run is None:
         st.caption("Pick hyperparameters and press **Start training**: the page stays usable while it runs.")
         return
@@ -107,6 +121,11 @@ def live_view() -> None:
     if not run.finished and b2.button("Stop", key="stop"):
         run.stop()
         st.rerun(scope="fragment")
+    if not run.finished:
+        st.caption(
+            "This run belongs to the server: reload the page or share its link (the URL has its id) "
+            "and it is still here, with these controls."
+        )
     if p.error:
         st.error(f"Training failed: {p.error}")
     left, right = st.columns([3, 2])
@@ -127,24 +146,39 @@ def live_view() -> None:
         e1.metric("probe acc", f"{last['probe_acc']:.3f}")
         e2.metric("PCA-2 acc", f"{last['pca2_acc']:.3f}")
         e3.metric("held-out loss", f"{last['held_out_loss']:.4f}")
-    if run.finished and p.state != "failed":
-        name = (
-            f"trained-{run.config.model.mask_ratio:g}-dec{run.config.model.decoder_depth}-s{run.config.seed}"
-        )
-        if st.session_state.get("kept") != id(run):
-            summary = run.trainer.summary()
-            add_session_model(name, Checkpoint(run.trainer.model.eval(), run.config, summary), "trained here")
-            st.session_state["kept"] = id(run)
-            st.session_state["kept_bytes"] = checkpoint_bytes(run.trainer.model, run.config, summary)
-            st.toast(f"{name} joined the model picker.")
+    result = run.result
+    if run.finished and result is not None:
+        if st.session_state.get("kept") != run.run_id:
+            st.session_state["kept"] = run.run_id
+            st.toast(f"{result.name} joined the model picker.")
             st.rerun()  # the whole page, so the sidebar's picker lists the new model
+        st.success(f"**{result.name}** is in every session's model picker ({TRAINED_HERE}).")
         st.download_button(
             "Download checkpoint (.safetensors)",
-            data=st.session_state["kept_bytes"],
-            file_name=f"{name}.safetensors",
+            data=result.data,
+            file_name=f"{result.name}.safetensors",
             mime="application/octet-stream",
             key="download",
         )
 
 
-live_view()
+live_view(mine.run_id if mine is not None else None)
+
+kept = slot.models()
+if kept:
+    st.markdown(f"#### Models {TRAINED_HERE}")
+    st.caption(
+        f"Every session can pick these in the sidebar and download them here. They are kept in memory "
+        f"until the server restarts (the latest {MAX_KEPT}): download one to keep it."
+    )
+    for name, m in reversed(kept.items()):
+        c1, c2 = st.columns([3, 1])
+        steps_done = m.checkpoint.summary.get("steps", "?")
+        c1.text(f"{name} · {steps_done} steps")
+        c2.download_button(
+            "Download",
+            data=m.data,
+            file_name=f"{name}.safetensors",
+            mime="application/octet-stream",
+            key=f"download_{name}",
+        )

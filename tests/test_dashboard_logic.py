@@ -104,11 +104,10 @@ def test_make_shape_uses_the_dataset_size():
 
 def test_figures_are_plotly_figures_with_the_data():
     g = 8
-    mask = masks.preset_mask("left half", g)
-    fig = figures.mask_grid(mask, np.zeros((32, 32)))
+    fig = figures.image_panel(np.zeros((32, 32)), "masked", edit_grid=g)
     assert isinstance(fig, go.Figure)
-    assert list(fig.data[0].customdata) == list(range(g * g))
-    assert fig.data[0].marker.symbol == "square"
+    assert list(fig.data[1].customdata) == list(range(g * g))
+    assert fig.data[1].marker.symbol == "square"
     panels = figures.image_panels([np.zeros((4, 4)), np.ones((4, 4))], ["a", "b"])
     assert len(panels.data) == 2 and panels.data[1].z[0][0] == 1.0
     pca = figures.pca_scatter(np.random.default_rng(0).random((10, 2)), ["circle", "square"] * 5)
@@ -205,7 +204,8 @@ def test_no_figure_colour_is_a_streamlit_theme_placeholder():
     figs = [
         figures.patch_heatmap(np.zeros((4, 4)), "t"),
         figures.image_panels([np.zeros((4, 4))] * 2, ["a", "b"], colorscales=[None, figures.MAGMA]),
-        figures.mask_grid(np.zeros((4, 4), dtype=bool)),
+        figures.image_panel(np.zeros((4, 4)), "t", edit_grid=2),
+        figures.patch_heatmap(np.zeros((4, 4)), "t", hidden=np.eye(2, dtype=bool)),
         figures.pca_scatter(np.zeros((2, 2)), ["circle", "square"]),
     ]
     for fig in figs:

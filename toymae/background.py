@@ -1,23 +1,32 @@
 """Training in a background thread, with pause / resume / stop and live previews.
 
 ``TrainingSlot`` admits one run at a time per process, so one user's training cannot starve the
-others on a small server; the dashboard shows who holds it instead of queueing silently.
+others on a small server; the dashboard shows who holds it instead of queueing silently. Runs and
+the models they produce belong to the slot, not to whoever started them: a run is found again by
+its id (the dashboard puts it in the URL), and every finished model is kept in the slot, for any
+session to pick or download, until the process ends.
 """
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from .checkpoint import Checkpoint, checkpoint_bytes
 from .data import eval_set
+from .finite import NonFiniteOutputError, check_model_outputs
 from .train import StepInfo, TrainConfig, Trainer
 
 MAX_STEPS = 3000  # a hosted demo's cap; the CLI has none
 PREVIEW_EVERY = 25  # steps between live reconstructions
+MAX_KEPT = 8  # finished models (and runs) a server keeps; the oldest go first
 
 
 @dataclass
@@ -35,14 +44,39 @@ class Progress:
     started: float = field(default_factory=time.time)
 
 
-class BackgroundRun:
-    """One training run on a daemon thread; read ``progress`` from any thread (replaced, never mutated)."""
+@dataclass
+class TrainedModel:
+    """A finished run's model, ready to pick (``checkpoint``) or download (``data``)."""
 
-    def __init__(self, config: TrainConfig, owner: str, preview_images: int = 4) -> None:
+    name: str
+    checkpoint: Checkpoint
+    data: bytes  # the .safetensors file
+    run_id: str
+    finished_at: float = field(default_factory=time.time)
+
+
+class BackgroundRun:
+    """One training run on a daemon thread; read ``progress`` from any thread (replaced, never mutated).
+
+    ``run_id`` is unguessable: whoever holds it may watch and control the run. When the run ends
+    (done or stopped) its model is checked for non-finite outputs and becomes ``result``, and
+    ``on_finish`` is called with the run, from the training thread, before the state says so.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        owner: str,
+        preview_images: int = 4,
+        on_finish: Callable[[BackgroundRun], None] | None = None,
+    ) -> None:
         if config.steps > MAX_STEPS:
             raise ValueError(f"at most {MAX_STEPS} steps here (asked for {config.steps})")
         self.config = config
         self.owner = owner
+        self.run_id = secrets.token_hex(8)
+        self.result: TrainedModel | None = None
+        self._on_finish = on_finish
         self.trainer = Trainer(config, device="cpu")
         self._preview_batch = eval_set(preview_images, config.data, 0, "preview")
         self._lock = threading.Lock()
@@ -57,12 +91,14 @@ class BackgroundRun:
         self._thread.start()
 
     def pause(self) -> None:
-        self._resume.clear()
-        self._update(state="paused")
+        with self._lock:  # flag and state change together: see _update's "running" guard
+            self._resume.clear()
+            self._progress = Progress(**{**self._progress.__dict__, "state": "paused"})
 
     def resume(self) -> None:
-        self._update(state="running")
-        self._resume.set()
+        with self._lock:
+            self._progress = Progress(**{**self._progress.__dict__, "state": "running"})
+            self._resume.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -83,6 +119,8 @@ class BackgroundRun:
     # ------------------------------------------------------------ the worker
     def _update(self, **changes) -> None:
         with self._lock:
+            if changes.get("state") == "running" and not self._resume.is_set():
+                changes["state"] = "paused"  # paused before the worker started: it will hold
             p = self._progress
             self._progress = Progress(**{**p.__dict__, **changes})
 
@@ -107,38 +145,117 @@ class BackgroundRun:
         if info.step % PREVIEW_EVERY == 0 or info.step == info.total_steps:
             changes.update(preview=self._preview(), preview_step=info.step)
         self._update(**changes)
+        if not math.isfinite(info.loss):
+            return False  # nothing more to learn from NaN; _run reports the divergence
         while not self._resume.wait(timeout=0.2):  # paused: hold the training thread here
             if self._stop.is_set():
                 break
         return not self._stop.is_set()
 
+    def default_name(self) -> str:
+        m = self.config.model
+        return f"trained-{m.mask_ratio:g}-dec{m.decoder_depth}-s{self.config.seed}"
+
+    def _finish(self, summary: dict) -> None:
+        model = self.trainer.model.eval()
+        check_model_outputs(model, self.config.data)
+        model.requires_grad_(False)
+        ckpt = Checkpoint(model, self.config, summary)
+        data = checkpoint_bytes(model, self.config, summary)
+        self.result = TrainedModel(self.default_name(), ckpt, data, self.run_id)
+        if self._on_finish is not None:
+            self._on_finish(self)
+
+    def _divergence(self) -> str | None:
+        """Why the run is numerically dead (NaN or inf loss or weights), or None while it is not."""
+        losses = self.progress.losses
+        if losses and not math.isfinite(losses[-1]):
+            return (
+                f"training diverged: the loss became {losses[-1]} at step {self.progress.steps[-1]}"
+                " (try a lower learning rate)"
+            )
+        if not all(bool(torch.isfinite(p).all()) for p in self.trainer.model.parameters()):
+            return "training diverged: the weights hold NaN or infinite values (try a lower learning rate)"
+        return None
+
     def _run(self) -> None:
         try:
             self._update(state="running", preview=self._preview(), preview_step=0)
             summary = self.trainer.run(callback=self._callback)
+            diverged = self._divergence()
+            if diverged:
+                self._update(state="failed", error=diverged)
+                return
+            self._finish(summary)
             self._update(state="stopped" if summary["stopped_early"] else "done")
+        except NonFiniteOutputError as e:
+            self._update(state="failed", error=f"training diverged: {e}")
         except Exception as e:  # shown to the user; the server keeps running
-            self._update(state="failed", error=f"{type(e).__name__}: {e}")
+            # A NaN loss at an evaluation step fails inside the probe; say what really happened.
+            self._update(state="failed", error=self._divergence() or f"{type(e).__name__}: {e}")
 
 
 class TrainingSlot:
-    """At most one run per process. ``claim`` returns None while another owner's run is active."""
+    """At most one run per process, and the models runs have produced since the process started.
 
-    def __init__(self) -> None:
+    ``claim`` returns None while another run is active. Runs are looked up by id (``get``); finished
+    models are kept by name (``models``), the latest ``keep`` of each, whether or not anyone watched.
+    """
+
+    def __init__(self, keep: int = MAX_KEPT) -> None:
         self._lock = threading.Lock()
-        self.run: BackgroundRun | None = None
+        self._keep = keep
+        self.run: BackgroundRun | None = None  # the latest run
+        self._runs: dict[str, BackgroundRun] = {}
+        self._models: dict[str, TrainedModel] = {}
 
     def claim(self, config: TrainConfig, owner: str) -> BackgroundRun | None:
         with self._lock:
             if self.run is not None and not self.run.finished:
                 return None
-            self.run = BackgroundRun(config, owner)
+            self.run = BackgroundRun(config, owner, on_finish=self._keep_model)
+            self._runs[self.run.run_id] = self.run
+            while len(self._runs) > self._keep:
+                self._runs.pop(next(iter(self._runs)))
             self.run.start()
             return self.run
 
+    def get(self, run_id: str | None) -> BackgroundRun | None:
+        """The run with this id, if this process still remembers it."""
+        with self._lock:
+            return self._runs.get(run_id) if run_id else None
+
+    def active(self) -> BackgroundRun | None:
+        """The run that is training or paused now, if any."""
+        run = self.run
+        return run if run is not None and not run.finished else None
+
     def busy_with(self, owner: str) -> BackgroundRun | None:
         """The active run of somebody else, if any."""
-        run = self.run
-        if run is not None and not run.finished and run.owner != owner:
-            return run
-        return None
+        run = self.active()
+        return run if run is not None and run.owner != owner else None
+
+    def models(self) -> dict[str, TrainedModel]:
+        """Finished models, oldest first (a copy: safe to iterate while runs finish)."""
+        with self._lock:
+            return dict(self._models)
+
+    def _keep_model(self, run: BackgroundRun) -> None:
+        result = run.result
+        if result is None:
+            return
+        with self._lock:
+            base, n = result.name, 2
+            while result.name in self._models:
+                result.name, n = f"{base}-{n}", n + 1
+            self._models[result.name] = result
+            while len(self._models) > self._keep:
+                self._models.pop(next(iter(self._models)))
+
+
+_server_slot = TrainingSlot()
+
+
+def server_slot() -> TrainingSlot:
+    """The process's slot: one per server, shared by every session."""
+    return _server_slot

@@ -29,3 +29,20 @@ def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict | None:
 
 def entry_label(entry: dict) -> str:
     return f"ratio {entry['mask_ratio']:g} · decoder depth {entry['decoder_depth']}"
+
+
+def cell_row(results: dict | None, dataset: str, mask_ratio: float, decoder_depth: int) -> dict | None:
+    """The aggregated row (all seeds) of one configuration in the shipped results, if any."""
+    if not results:
+        return None
+    rows = results.get("datasets", {}).get(dataset, results.get("table", []) if dataset == "default" else [])
+    for row in rows:
+        if row["mask_ratio"] == mask_ratio and row["decoder_depth"] == decoder_depth:
+            return row
+    return None
+
+
+def load_convergence(directory: str | Path = CHECKPOINT_DIR) -> dict | None:
+    """The training-budget curve that chose the shipped models' budget (bench/convergence.py)."""
+    path = Path(directory) / "convergence.json"
+    return json.loads(path.read_text()) if path.exists() else None

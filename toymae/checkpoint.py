@@ -8,13 +8,19 @@ message that says what (the CLI prints it as one line).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+import re
 import struct
 import tempfile
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
@@ -24,7 +30,12 @@ from .train import TrainConfig
 
 FORMAT = "toymae-checkpoint"
 FORMAT_VERSION = "1"
-MAX_HEADER_BYTES = 10 * 1024 * 1024  # a toymae header is a few KB; refuse absurd ones up front
+MAX_HEADER_BYTES = 1024 * 1024  # a toymae header is a few KB (tens with optimiser state)
+MAX_CONFIG_BYTES = 16 * 1024  # the config's JSON is about 600 bytes
+MAX_SUMMARY_BYTES = 256 * 1024  # the summary holds one row per evaluation
+MAX_JSON_DEPTH = 32  # a toymae header is 3 levels deep, the summary 3
+MAX_DIMS = 8
+MAX_DIM_SIZE = 2**40
 MAX_FILE_BYTES = 2 * 1024**3
 _DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1}
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
@@ -95,6 +106,75 @@ def save_checkpoint(
     return write_atomic(path, checkpoint_bytes(model, config, summary, extra, dtype))
 
 
+def _short(value: object, limit: int = 60) -> str:
+    """A value from the file, as JSON, cut short: messages quote the offending value, never a megabyte."""
+    try:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_type(value: object) -> str:
+    for tp, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (str, "a string")):
+        if isinstance(value, tp):
+            return name
+    return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), "something else")
+
+
+# A string runs to its closing quote or, unterminated, to the end (a trailing backslash included):
+# every quote that starts a match completes it, so the scan never retries and stays linear.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` / ``{`` outside strings, without parsing (so without recursion).
+
+    Brackets inside an unterminated string are counted too: that over-estimates, never under-.
+    """
+    structure = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    if structure.size == 0:
+        return 0
+    step = np.isin(structure, _OPENERS).astype(np.int32) - np.isin(structure, _CLOSERS).astype(np.int32)
+    return int(max(0, np.cumsum(step).max()))
+
+
+_OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSERS = np.frombuffer(b"]}", dtype=np.uint8)
+
+
+def parse_json(text: str | bytes, what: str, max_bytes: int) -> object:
+    """``json.loads`` with its size and nesting depth checked first; every failure is a CheckpointError.
+
+    Python's parser recurses once per nesting level, so a crafted 100,000-deep value would raise
+    RecursionError (and a 5,000-digit integer a ValueError) rather than a JSON error.
+    """
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if len(raw) > max_bytes:
+        raise CheckpointError(f"{what} is {len(raw):,} bytes; at most {max_bytes:,} are accepted")
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(
+            f"{what} is nested {depth:,} levels deep; at most {MAX_JSON_DEPTH} are accepted"
+        )
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{what} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
+    except (ValueError, RecursionError):  # e.g. an integer with more digits than Python converts
+        raise CheckpointError(f"{what} is not valid JSON (a number in it is too long)") from None
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def read_header(data: bytes) -> tuple[dict, dict]:
     """Parse and check a safetensors header: returns (tensor entries, metadata)."""
     if len(data) < 8:
@@ -105,60 +185,196 @@ def read_header(data: bytes) -> tuple[dict, dict]:
             f"not a safetensors file: header length {n} does not fit a {len(data)}-byte file"
             " (truncated, or another format such as a pickle)"
         )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"not a safetensors file: header is not JSON ({e})") from None
+    header = parse_json(data[8 : 8 + n], "not a safetensors file: header", MAX_HEADER_BYTES)
     if not isinstance(header, dict):
         raise CheckpointError("not a safetensors file: header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, dict):
-        raise CheckpointError("metadata must be a JSON object")
+        raise CheckpointError(f"metadata must be a JSON object, got {_json_type(metadata)}")
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise CheckpointError(f"metadata field {key!r} must be a string, got {_json_type(value)}")
     body = len(data) - 8 - n
     for name, entry in header.items():
-        if not isinstance(entry, dict) or {"dtype", "shape", "data_offsets"} - entry.keys():
-            raise CheckpointError(f"tensor {name!r}: malformed header entry")
-        dtype, shape, (start, end) = (
-            entry["dtype"],
-            entry["shape"],
-            entry["data_offsets"],
-        )
-        if dtype not in _DTYPE_BYTES:
-            raise CheckpointError(f"tensor {name!r}: unsupported dtype {dtype}")
-        if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise CheckpointError(f"tensor {name!r}: bad shape {shape}")
-        numel = 1
-        for s in shape:
-            numel *= s
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= body):
+        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+            raise CheckpointError(
+                f"tensor {name!r}: malformed header entry (expected exactly dtype, shape and data_offsets,"
+                f" got {_short(entry)})"
+            )
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
+            raise CheckpointError(
+                f"tensor {name!r}: unsupported dtype {_short(dtype)}"
+                f" (expected one of {', '.join(_DTYPE_BYTES)})"
+            )
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= MAX_DIMS
+            and all(_is_int(s) and 0 <= s <= MAX_DIM_SIZE for s in shape)
+        ):
+            raise CheckpointError(
+                f"tensor {name!r}: shape must be a list of at most {MAX_DIMS} non-negative integers,"
+                f" got {_short(shape)}"
+            )
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
+            raise CheckpointError(
+                f"tensor {name!r}: data_offsets must be a list of two integers [start, end],"
+                f" got {_short(offsets)}"
+            )
+        start, end = offsets
+        if not 0 <= start <= end <= body:
             raise CheckpointError(
                 f"tensor {name!r}: data range {start}..{end} lies outside the file "
                 f"({body} data bytes): the file is truncated or corrupt"
             )
+        numel = math.prod(shape)
         if end - start != numel * _DTYPE_BYTES[dtype]:
-            raise CheckpointError(f"tensor {name!r}: {end - start} bytes do not hold shape {shape}")
+            raise CheckpointError(
+                f"tensor {name!r}: {end - start} bytes do not hold shape {_short(shape)} of {dtype}"
+            )
     return header, metadata
+
+
+def _describe(tp: object) -> str:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {len(typing.get_args(tp))} numbers"
+    return {
+        int: "an integer",
+        float: "a finite number",
+        bool: "true or false",
+        str: "a string",
+        type(None): "null",
+    }.get(tp, "an object")
+
+
+def _matches(value: object, tp: object) -> bool:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        return (
+            isinstance(value, list)
+            and len(value) == len(args)
+            and all(_matches(v, a) for v, a in zip(value, args, strict=True))
+        )
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return _is_int(value)
+    if tp is float:
+        return _is_number(value) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    return False
+
+
+def config_type_problems(value: object, cls: type = TrainConfig, where: str = "") -> list[str]:
+    """What in a JSON config has the wrong type or name for ``cls`` (a config dataclass), in words.
+
+    The dataclasses check ranges, not types: a string where an integer belongs would otherwise
+    surface as Python's own comparison error.
+    """
+    if not isinstance(value, dict):
+        return [f"{where.rstrip('.') or 'the config'} must be a JSON object, got {_json_type(value)}"]
+    hints = typing.get_type_hints(cls)
+    out = []
+    for key, v in value.items():
+        if key not in hints:
+            out.append(f"unknown field {_short(where + key)}")
+        elif dataclasses.is_dataclass(hints[key]):
+            out += config_type_problems(v, hints[key], f"{where}{key}.")
+        elif not _matches(v, hints[key]):
+            out.append(f"{where}{key} must be {_describe(hints[key])}, got {_short(v)}")
+    return out
 
 
 def parse_config(metadata: dict) -> TrainConfig:
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
-            f"not a toymae checkpoint (metadata format is {metadata.get('format')!r}, expected {FORMAT!r})"
+            f"not a toymae checkpoint (metadata format is {_short(metadata.get('format'))},"
+            f" expected {FORMAT!r})"
         )
     if metadata.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"unsupported checkpoint version {metadata.get('format_version')!r} "
+            f"unsupported checkpoint version {_short(metadata.get('format_version'))} "
             f"(this toymae reads {FORMAT_VERSION})"
         )
+    if "config" not in metadata:
+        raise CheckpointError("checkpoint metadata has no config")
+    raw = parse_json(metadata["config"], "config", MAX_CONFIG_BYTES)
+    problems = config_type_problems(raw)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointError("config is not valid: " + "; ".join(problems[:3]) + more)
     try:
-        raw = json.loads(metadata["config"])
         return TrainConfig.from_dict(raw)
-    except KeyError:
-        raise CheckpointError("checkpoint metadata has no config") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"config is not valid JSON ({e})") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError) as e:  # the dataclasses' range checks, already in words
         raise CheckpointError(f"config is not valid: {e}") from None
+
+
+_SUMMARY_TYPES: dict[str, tuple[str, typing.Callable[[object], bool]]] = {
+    "steps": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
+    "seed": ("an integer", _is_int),
+    "precision": ("a string", lambda v: isinstance(v, str)),
+    "toymae_version": ("a string", lambda v: isinstance(v, str)),
+    "stopped_early": ("true or false", lambda v: isinstance(v, bool)),
+    "history": (
+        "a list of objects of numbers",
+        lambda v: (
+            isinstance(v, list)
+            and all(isinstance(r, dict) and all(x is None or _is_number(x) for x in r.values()) for r in v)
+        ),
+    ),
+    "probe_protocol": (
+        "null or an object with integer n_train and n_test",
+        lambda v: (
+            v is None
+            or (
+                isinstance(v, dict)
+                and _is_int(v.get("n_train"))
+                and _is_int(v.get("n_test"))
+                and all(x is None or _is_number(x) for x in v.values())
+            )
+        ),
+    ),
+}
+_SUMMARY_NUMBERS = (
+    "final_loss",
+    "held_out_loss",
+    "probe_acc",
+    "pca2_acc",
+    "r2_x",
+    "r2_y",
+    "r2_size",
+    "halluc_rate_own",
+    "halluc_rate_common",
+)
+
+
+def parse_summary(metadata: dict) -> dict:
+    """The training summary: a JSON object whose known fields have the types the app reads."""
+    if "summary" not in metadata:
+        return {}
+    summary = parse_json(metadata["summary"], "summary", MAX_SUMMARY_BYTES)
+    if not isinstance(summary, dict):
+        raise CheckpointError(f"summary must be a JSON object, got {_json_type(summary)}")
+    for key, value in summary.items():
+        if key in _SUMMARY_NUMBERS:
+            ok, wanted = value is None or _is_number(value), "a number or null"
+        elif key in _SUMMARY_TYPES:
+            wanted, check = _SUMMARY_TYPES[key]
+            ok = check(value)
+        else:
+            continue  # fields this version does not read are kept and never shown
+        if not ok:
+            raise CheckpointError(f"summary field {key!r} must be {wanted}, got {_short(value)}")
+    return summary
 
 
 def validate(header: dict, config: TrainConfig) -> None:
@@ -180,8 +396,28 @@ def validate(header: dict, config: TrainConfig) -> None:
             param = name.split(".", 2)[2]
             if param not in expected or tuple(entry["shape"]) != expected[param]:
                 raise CheckpointError(f"optimiser tensor {name!r} does not match a parameter")
-        elif name not in {"train.step", "train.data_rng", "train.mask_rng"}:
+            if entry["dtype"] not in _DTYPES:
+                raise CheckpointError(f"optimiser tensor {name!r} must be floating point")
+        elif name == "train.step":
+            if entry["dtype"] != "I64" or entry["shape"] != [1]:
+                raise CheckpointError("tensor 'train.step' must hold one 64-bit integer")
+        elif name in ("train.data_rng", "train.mask_rng"):
+            if entry["dtype"] != "U8" or len(entry["shape"]) != 1:
+                raise CheckpointError(f"tensor {name!r} must be a list of bytes (a generator state)")
+        else:
             raise CheckpointError(f"unexpected tensor {name!r}")
+
+
+def _require_finite_tensors(tensors: dict[str, torch.Tensor]) -> None:
+    """NaN or inf weights make every output NaN, which a page would draw blank and score as 0."""
+    for name, t in tensors.items():
+        if t.is_floating_point():
+            finite = torch.isfinite(t)
+            if not bool(finite.all()):
+                raise CheckpointError(
+                    f"tensor {name!r} holds {int((~finite).sum())} NaN or infinite values (of {t.numel()}):"
+                    " the weights are broken (a diverged training run?), so the model was not loaded"
+                )
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
@@ -204,14 +440,14 @@ def load_checkpoint_bytes(
         header, metadata = read_header(data)
         config = parse_config(metadata)
         validate(header, config)
-        try:
-            summary = json.loads(metadata.get("summary", "{}"))
-        except json.JSONDecodeError:
-            raise CheckpointError("summary metadata is not valid JSON") from None
+        summary = parse_summary(metadata)
         try:
             tensors = load_safetensors_bytes(data)
-        except Exception as e:  # the safetensors parser has the last word on the byte layout
-            raise CheckpointError(f"safetensors could not read the tensors: {e}") from None
+        except Exception:  # the safetensors parser has the last word on the byte layout
+            raise CheckpointError(
+                "the tensors' bytes are not laid out as safetensors requires (corrupt or hand-edited file)"
+            ) from None
+        _require_finite_tensors(tensors)
     except CheckpointError as e:
         raise CheckpointError(f"{name}: {e}") from None
     model = MaskedAutoencoder(config.model)
@@ -220,4 +456,4 @@ def load_checkpoint_bytes(
     if device is not None:
         model = model.to(device)
     model.eval()
-    return Checkpoint(model, config, summary if isinstance(summary, dict) else {}, tensors, name)
+    return Checkpoint(model, config, summary, tensors, name)

@@ -125,31 +125,50 @@ def _wrap_checkpoint_errors(fn):
         raise UsageError(str(e)) from None
 
 
-def _load(path: str, device: str | None):
+def _load(path: str, device: str | None, run: bool = True):
+    """Load a checkpoint; with ``run``, also refuse a model whose outputs are NaN or infinite."""
     from .checkpoint import load_checkpoint
+    from .finite import NonFiniteOutputError, check_model_outputs
 
-    return _wrap_checkpoint_errors(lambda: load_checkpoint(path, device))
+    ckpt = _wrap_checkpoint_errors(lambda: load_checkpoint(path, device))
+    if run:
+        try:
+            check_model_outputs(ckpt.model, ckpt.train_config.data)
+        except NonFiniteOutputError as e:
+            raise UsageError(f"{path}: {e}") from None
+    return ckpt
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from .data import eval_set
     from .probe import probe_model
+    from .study import PROTOCOLS, metric_key, representation_study
 
     ckpt = _load(args.checkpoint, args.device)
     data_cfg = ckpt.train_config.data
     train = eval_set(args.n, data_cfg, args.data_seed, "probe-train")
     test = eval_set(args.n, data_cfg, args.data_seed, "probe-test")
     report = probe_model(ckpt.model, train, test).to_dict()
+    protocols = PROTOCOLS if args.json or args.protocol == "all" else (args.protocol,)
+    report.update(representation_study(ckpt.model, train, test, ckpt.train_config.seed, protocols))
     if args.json:
         print(json.dumps(report))
-    else:
-        print(f"checkpoint       {args.checkpoint}")
-        n_tr, n_te = report["n_train"], report["n_test"]
-        print(f"shape probe acc  {report['probe_acc']:.4f}  (n_train={n_tr}, n_test={n_te})")
-        print(f"PCA-2 probe acc  {report['pca2_acc']:.4f}")
-        for k in ("r2_x", "r2_y", "r2_size"):
-            v = report[k]
-            print(f"{k:<16} {'n/a (constant factor)' if v is None else f'{v:.4f}'}")
+        return 0
+    print(f"checkpoint       {args.checkpoint}")
+    n_tr, n_te = report["n_train"], report["n_test"]
+    print(f"shape probe acc  {report['probe_acc']:.4f}  (n_train={n_tr}, n_test={n_te})")
+    print(f"PCA-2 probe acc  {report['pca2_acc']:.4f}")
+    for k in ("r2_x", "r2_y", "r2_size"):
+        v = report[k]
+        print(f"{k:<16} {'n/a (constant factor)' if v is None else f'{v:.4f}'}")
+    labels = ("16", "64", "256", "all", "pca2") if args.labels == "every" else (args.labels,)
+    print(f"\nshape accuracy by protocol and labelled images (random init: seed {ckpt.train_config.seed})")
+    print(f"{'protocol':<9} {'labels':<7} {'trained':>8} {'random init':>12} {'difference':>11}")
+    for p in protocols:
+        for lab in labels:
+            key = metric_key(lab)
+            t, r = report["protocols"][p][key], report["random_init"][p][key]
+            print(f"{p:<9} {lab:<7} {t:>8.3f} {r:>12.3f} {t - r:>+11.3f}")
     return 0
 
 
@@ -223,20 +242,27 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     import torch
 
     from . import reproduce as rp
+    from .data import DATASETS
 
-    base = rp.base_config(quick=args.quick)
-    if args.steps is not None:
-        base = replace(base, steps=args.steps)
+    datasets = args.data.split(",")
+    if unknown := set(datasets) - set(DATASETS):
+        raise UsageError(f"unknown datasets {sorted(unknown)}; known: {', '.join(DATASETS)}")
     seeds = list(range(args.seeds))
-    spec = rp.EvalSpec(probe_train=256, probe_test=512, halluc_n=200) if args.quick else rp.EvalSpec()
-    cells = rp.blog_cells()
-    if args.cells:
-        wanted = set(args.cells.split(","))
-        unknown = wanted - {c.name for c in cells}
-        if unknown:
-            raise UsageError(f"unknown cells {sorted(unknown)}; known: {', '.join(c.name for c in cells)}")
-        cells = [c for c in cells if c.name in wanted]
-    jobs = rp.make_jobs(base, seeds, cells=cells, eval_spec=spec)
+    quick_spec = rp.EvalSpec(probe_train=256, probe_test=512, halluc_n=200, study_test=256, label_draws=2)
+    spec = quick_spec if args.quick else rp.EvalSpec()
+    jobs = []
+    for data in datasets:
+        base = rp.base_config(quick=args.quick, data=data)
+        if args.steps is not None:
+            base = replace(base, steps=args.steps)
+        cells = rp.blog_cells(data)
+        if args.cells:
+            wanted = set(args.cells.split(","))
+            if unknown := wanted - {c.name for c in rp.blog_cells()}:
+                known = ", ".join(c.name for c in rp.blog_cells())
+                raise UsageError(f"unknown cells {sorted(unknown)}; known: {known}")
+            cells = [c for c, plain in zip(cells, rp.blog_cells(), strict=True) if plain.name in wanted]
+        jobs += rp.make_jobs(base, seeds, cells=cells, eval_spec=spec)
     out = Path(args.out)
     if args.scheduler:
         try:
@@ -300,7 +326,7 @@ def cmd_pca(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from .model import count_parameters
 
-    ckpt = _load(args.checkpoint, None)
+    ckpt = _load(args.checkpoint, None, run=False)  # prints the file, runs nothing
     summary = {k: v for k, v in ckpt.summary.items() if k != "history"}
     print(
         json.dumps(
@@ -323,6 +349,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+
     parser = _Parser(prog="toymae", description="A toy masked autoencoder on ShapeWorld.")
     parser.add_argument("--version", action="version", version=f"toymae {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -341,6 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the probe's train/test sets")
     p.add_argument("--n", type=_positive_int, default=2000, help="images per split (train and test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--protocol",
+        choices=("mean", "cls", "visible", "all"),
+        default="all",
+        help="feature protocol for the readable view (--json reports every protocol)",
+    )
+    p.add_argument(
+        "--labels",
+        choices=("16", "64", "256", "all", "pca2", "every"),
+        default="every",
+        help="labelled images for the readable view (pca2: the first two principal components)",
+    )
     _add_device(p)
     p.set_defaults(func=cmd_probe)
 
@@ -380,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/reproduce", help="output folder (jobs, checkpoints, tables)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="pretraining seeds per configuration")
+    p.add_argument(
+        "--data",
+        default="default",
+        help=f"named datasets, comma-separated ({', '.join(DATASETS)}); e.g. default,varied",
+    )
     p.add_argument("--steps", type=_positive_int, default=None, help="override the training budget")
     p.add_argument("--quick", action="store_true", help="a tiny end-to-end version (under 2 minutes)")
     p.add_argument(
@@ -432,4 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UsageError as e:
         print(f"toymae {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:
+        from .finite import NonFiniteOutputError  # here, not at the top: --help stays torch-free
+
+        if not isinstance(e, NonFiniteOutputError):
+            raise
+        print(f"toymae {args.command}: error: {e}", file=sys.stderr)  # a broken model, one line
         return EXIT_USAGE

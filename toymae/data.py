@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -43,6 +43,30 @@ class ShapeWorldConfig:
             raise ValueError(f"object size must satisfy 0.05 <= size <= 1, got {lo}..{hi}")
         if not 0.0 <= self.overflow <= 0.5:
             raise ValueError(f"overflow must be in [0, 0.5], got {self.overflow}")
+
+
+# Named datasets. On "default" (the blog's: one size, axis-aligned squares) a square covers 4/pi times
+# the pixels of a circle, so even a random encoder separates them by area; "varied" draws sizes from a
+# range and rotates squares, so area and orientation are no shortcut and a probe must see the shape.
+DATASETS: dict[str, ShapeWorldConfig] = {
+    "default": ShapeWorldConfig(),
+    "varied": ShapeWorldConfig(size_range=(0.25, 0.6), rotate=True),
+}
+
+
+def dataset(name: str, image_size: int = 32) -> ShapeWorldConfig:
+    """The named dataset at ``image_size`` pixels."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return replace(DATASETS[name], image_size=image_size)
+
+
+def dataset_name(config: ShapeWorldConfig) -> str:
+    """The preset a config is (whatever its image size), or "custom"."""
+    for name, preset in DATASETS.items():
+        if replace(preset, image_size=config.image_size) == config:
+            return name
+    return "custom"
 
 
 @dataclass

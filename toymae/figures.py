@@ -51,61 +51,87 @@ def image_panels(
     return fig
 
 
-GRID_TOOLS = ("click", "box")
+EDIT_TOOLS = ("click", "box", "lasso")
 
 
-def mask_grid(
-    mask: np.ndarray, image: np.ndarray | None = None, height: int = 360, tool: str = "click"
+def image_panel(
+    image: np.ndarray,
+    title: str,
+    edit_grid: int | None = None,
+    tool: str = "click",
+    height: int = 250,
 ) -> go.Figure:
-    """The clickable patch grid: one square marker per patch (heatmaps send no selection events).
+    """One (H, W) image, black to white, that can double as an editor.
 
-    Hidden patches are dark, visible ones show the image's mean brightness in the patch.
-    ``customdata`` carries the flat patch index that ``toymae.masks.selected_indices`` reads back.
-    ``tool``: "click" selects the clicked patch; "box" selects every patch under a dragged box.
-    One figure cannot do both: Streamlit turns click selection off while the drag mode is "select".
+    With ``edit_grid`` = g, a g x g lattice of invisible points sits on the cell centres (a patch
+    grid for a mask, one point a pixel for a drawing): heatmaps send no selection events, points
+    do. ``customdata`` carries the flat cell index that ``toymae.masks.selected_indices`` reads back.
+    ``tool`` sets the drag mode: "click" (a click selects one cell, dragging does nothing), "box" or
+    "lasso" (every cell whose centre the drawn region covers). One figure cannot do both: Streamlit
+    turns click selection off while the drag mode is a select mode.
     """
-    if tool not in GRID_TOOLS:
-        raise ValueError(f"tool must be one of {GRID_TOOLS}, got {tool!r}")
-    g = mask.shape[0]
-    ys, xs = np.divmod(np.arange(g * g), g)
-    if image is not None:
-        p = image.shape[0] // g
-        patch_mean = image.reshape(g, p, g, p).mean(axis=(1, 3)).reshape(-1)
-    else:
-        patch_mean = np.full(g * g, 0.5)
-    hidden = mask.reshape(-1)
-    colours = [
-        "rgb(70,70,70)" if h else f"rgb({int(60 + 195 * v)},{int(120 + 135 * v)},{int(60 + 60 * v)})"
-        for h, v in zip(hidden, patch_mean, strict=True)
-    ]
+    if tool not in EDIT_TOOLS:
+        raise ValueError(f"tool must be one of {EDIT_TOOLS}, got {tool!r}")
+    img = np.asarray(image, dtype=float)
+    n = img.shape[0]
+    # hoverinfo "skip": the pointer must land on the lattice's points, or a click selects nothing.
     fig = go.Figure(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="markers",
-            customdata=np.arange(g * g),
-            marker={
-                "symbol": "square",
-                "size": max(6, int(300 / g)),
-                "color": colours,
-                "line": {"width": 1, "color": "white"},
-            },
-            text=["hidden" if h else "visible" for h in hidden],
-            hovertemplate="patch %{customdata} (row %{y}, col %{x}): %{text}<extra></extra>",
+        go.Heatmap(
+            z=img,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=_GREY,
+            showscale=False,
+            hoverinfo="skip" if edit_grid else None,
+            hovertemplate=None if edit_grid else "x %{x}, y %{y}: %{z:.2f}<extra></extra>",
         )
     )
-    # Fixed ranges: in click mode the drag mode is "pan", and the grid must not move under the mouse.
-    fig.update_xaxes(visible=False, range=[-0.6, g - 0.4], constrain="domain", fixedrange=True)
+    if edit_grid:
+        g = edit_grid
+        p = n / g
+        rows, cols = np.divmod(np.arange(g * g), g)
+        # Pixel j covers j - 0.5 .. j + 0.5, so cell i's centre is at i * p + p / 2 - 0.5.
+        xs, ys = cols * p + p / 2 - 0.5, rows * p + p / 2 - 0.5
+        word = "patch" if p > 1 else "pixel"
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                customdata=np.arange(g * g),
+                marker={"symbol": "square", "size": max(4, int(0.8 * height / g)), "color": "rgba(0,0,0,0)"},
+                selected={"marker": {"opacity": 0}},
+                unselected={"marker": {"opacity": 0}},
+                text=[
+                    f"{word} {i} (row {r}, col {c})" for i, (r, c) in enumerate(zip(rows, cols, strict=True))
+                ],
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=False,
+            )
+        )
+        if p > 1:  # faint patch borders: the cells a click acts on
+            for k in range(1, g):
+                edge = k * p - 0.5
+                fig.add_shape(type="line", x0=edge, x1=edge, y0=-0.5, y1=n - 0.5, line=_GRID_LINE)
+                fig.add_shape(type="line", y0=edge, y1=edge, x0=-0.5, x1=n - 0.5, line=_GRID_LINE)
+    # Fixed ranges: in click mode the drag mode is "pan", and the picture must not move under the mouse.
+    fig.update_xaxes(visible=False, range=[-0.5, n - 0.5], constrain="domain", fixedrange=True)
     fig.update_yaxes(
-        visible=False, range=[g - 0.4, -0.6], scaleanchor="x", constrain="domain", fixedrange=True
+        visible=False, range=[n - 0.5, -0.5], scaleanchor="x", constrain="domain", fixedrange=True
     )
     fig.update_layout(
+        title={"text": title, "font": {"size": 13}, "x": 0.5, "xanchor": "center", "y": 0.98},
         height=height,
-        margin={"l": 4, "r": 4, "t": 4, "b": 4},
-        dragmode="select" if tool == "box" else "pan",
+        margin={"l": 2, "r": 2, "t": 26, "b": 2},
+        dragmode={"click": "pan", "box": "select", "lasso": "lasso"}[tool],
         clickmode="event+select",
+        hovermode="closest",
+        hoverdistance=height // 4,
     )
     return fig
+
+
+_GRID_LINE = {"color": "rgba(120,160,255,0.35)", "width": 1}
 
 
 # Magma with its first stop moved from #000004 to #000000. Streamlit's plotly theme reserves the
@@ -115,11 +141,39 @@ MAGMA = [[i / (len(pc.sequential.Magma) - 1), c] for i, c in enumerate(pc.sequen
 MAGMA[0][1] = "#000000"
 
 
-def patch_heatmap(values: np.ndarray, title: str, zmax: float | None = None, height: int = 260) -> go.Figure:
-    """A (grid, grid) map of per-patch numbers (error, hallucination score); NaN = not applicable."""
-    fig = go.Figure(
+VISIBLE_GREY = "#b0b0b0"  # visible patches on error / uncertainty maps: no colour of the scale
+
+
+def patch_heatmap(
+    values: np.ndarray,
+    title: str,
+    zmax: float | None = None,
+    height: int = 260,
+    hidden: np.ndarray | None = None,
+) -> go.Figure:
+    """A map of per-patch (or per-pixel) numbers (error, uncertainty, hallucination score).
+
+    NaN = not applicable. With ``hidden`` (a (grid, grid) bool mask, True = hidden) only hidden
+    cells carry the colour scale; visible ones are drawn neutral grey, with a legend entry saying so,
+    since any colour of the scale would read as a value (white is Magma's largest).
+    """
+    z = np.asarray(values, dtype=float)
+    traces = []
+    if hidden is not None:
+        scale = z.shape[0] // hidden.shape[0]
+        hidden_cells = np.kron(np.asarray(hidden, dtype=bool), np.ones((scale, scale), dtype=bool))
+        traces.append(
+            go.Heatmap(
+                z=np.where(hidden_cells, np.nan, 0.0),
+                colorscale=[[0.0, VISIBLE_GREY], [1.0, VISIBLE_GREY]],
+                showscale=False,
+                hovertemplate="row %{y}, col %{x}: visible<extra></extra>",
+            )
+        )
+        z = np.where(hidden_cells, z, np.nan)
+    traces.append(
         go.Heatmap(
-            z=values,
+            z=z,
             zmin=0.0,
             zmax=zmax,
             colorscale=MAGMA,
@@ -127,10 +181,26 @@ def patch_heatmap(values: np.ndarray, title: str, zmax: float | None = None, hei
             hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>",
         )
     )
+    fig = go.Figure(traces)
+    if hidden is not None:  # a legend swatch for the grey: heatmaps have no legend entries
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name="visible patch (not scored)",
+                marker={"symbol": "square", "size": 12, "color": VISIBLE_GREY},
+                showlegend=True,
+            )
+        )
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
     fig.update_layout(
-        title={"text": title, "font": {"size": 13}}, height=height, margin=_MARGIN, plot_bgcolor="white"
+        title={"text": title, "font": {"size": 13}},
+        height=height,
+        margin=_MARGIN,
+        plot_bgcolor="white",
+        legend={"orientation": "h", "x": 0, "y": -0.02, "yanchor": "top", "font": {"size": 11}},
     )
     return fig
 
@@ -283,5 +353,85 @@ def loss_curve(
     fig.update_yaxes(title_text="probe accuracy", range=[0.4, 1.02], secondary_y=True)
     fig.update_layout(
         height=height, margin={"l": 40, "r": 40, "t": 20, "b": 36}, legend={"orientation": "h", "y": -0.3}
+    )
+    return fig
+
+
+def label_efficiency_chart(
+    curves: Sequence[tuple[str, Sequence[int], Sequence[float], Sequence[float | None], bool]],
+    title: str = "",
+    height: int = 340,
+) -> go.Figure:
+    """Accuracy against labelled images (log x). Each curve: (name, labels, accuracy, 95% CI or None,
+    dashed); dashed curves are random-init baselines, drawn in their model's colour."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    fig = go.Figure()
+    solid = 0
+    for name, xs, ys, cis, dashed in curves:
+        colour = palette[(solid - 1 if dashed else solid) % len(palette)]
+        solid += 0 if dashed else 1
+        errors = [c or 0.0 for c in cis]
+        fig.add_trace(
+            go.Scatter(
+                x=list(xs),
+                y=list(ys),
+                name=name,
+                mode="lines+markers",
+                line={"color": colour, "dash": "dash" if dashed else "solid"},
+                error_y={"type": "data", "array": errors, "visible": any(c is not None for c in cis)},
+            )
+        )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 13}},
+        xaxis={"title": "labelled images", "type": "log"},
+        yaxis={"title": "shape accuracy (held out)", "range": [0.45, 1.01]},
+        height=height,
+        margin={"l": 50, "r": 8, "t": 36, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: int = 340) -> go.Figure:
+    """Held-out loss and own-ratio hallucination rate against training steps, one line per cell
+    (seed mean, bars = min..max over seeds); a dotted line marks the chosen budget."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("held-out loss (hidden patches)", "hallucination rate")
+    )
+    cells = sorted({r["cell"] for r in rows})
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+    for i, cell in enumerate(cells):
+        for col, key in ((1, "held_out_loss"), (2, "halluc_rate_own")):
+            steps = sorted({r["steps"] for r in rows if r["cell"] == cell})
+            vals = [[r[key] for r in rows if r["cell"] == cell and r["steps"] == s] for s in steps]
+            means = [sum(v) / len(v) for v in vals]
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=means,
+                    name=cell,
+                    legendgroup=cell,
+                    showlegend=col == 1,
+                    mode="lines+markers",
+                    line={"color": palette[i % len(palette)]},
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [max(v) - m for v, m in zip(vals, means, strict=True)],
+                        "arrayminus": [m - min(v) for v, m in zip(vals, means, strict=True)],
+                    },
+                ),
+                row=1,
+                col=col,
+            )
+    for col in (1, 2):
+        fig.update_xaxes(type="log", title_text="training steps (batch 64)", row=1, col=col)
+        if chosen is not None:
+            fig.add_vline(x=chosen, line_dash="dot", line_color="grey", row=1, col=col)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_layout(
+        height=height, margin={"l": 50, "r": 8, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.3}
     )
     return fig

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .data import SHAPE_NAMES, ShapeBatch, counterfactual
+from .finite import require_finite
 from .model import MaskedAutoencoder
 
 DEFAULT_THRESHOLD = 0.5
@@ -85,7 +86,12 @@ def score_reconstructions(
     threshold: float = DEFAULT_THRESHOLD,
     min_pixels: int = DEFAULT_MIN_PIXELS,
 ) -> HallucinationScores:
-    """Score reconstructions against truth and counterfactual; all images (B, 1, H, W), mask 1 = hidden."""
+    """Score reconstructions against truth and counterfactual; all images (B, 1, H, W), mask 1 = hidden.
+
+    Raises ``NonFiniteOutputError`` for a NaN or infinite reconstruction: NaN ties with both
+    candidates at every pixel and would score as faithful.
+    """
+    require_finite(reconstruction, "the model's reconstruction")
     truth, counter = truth.float().cpu(), counter.float().cpu()
     hidden = pixel_mask.float().cpu() > 0.5
     discriminative, vote = pixel_votes(truth, counter, reconstruction.float().cpu(), hidden)
@@ -202,7 +208,10 @@ def evaluate_hallucination(
     min_pixels: int = DEFAULT_MIN_PIXELS,
     batch_size: int = 256,
 ) -> HallucinationReport:
-    """Mask ``batch`` randomly at ``mask_ratio`` (masks from ``seed``), reconstruct and score."""
+    """Mask ``batch`` randomly at ``mask_ratio`` (masks from ``seed``), reconstruct and score.
+
+    Raises ``NonFiniteOutputError`` when the model's output is NaN or infinite (never a rate of 0).
+    """
     gen = torch.Generator().manual_seed(seed)
     masks, recons, pixel_masks = [], [], []
     was_training = model.training
@@ -228,3 +237,50 @@ def evaluate_hallucination(
     return HallucinationReport(
         batch, torch.cat(masks), pixel_mask, recon, scores, mask_ratio, threshold, min_pixels
     )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One image's hallucination verdict in words, for a reader rather than a table."""
+
+    label: str  # "faithful", "hallucinated" or "undecidable"
+    score: float | None  # share of hidden corner pixels drawn as the other shape; None if undecidable
+    reason: str  # one line: the counts behind the label
+
+
+NO_TRUE_SHAPE = Verdict(
+    "undecidable", None, "a drawn or uploaded picture has no true shape to compare the reconstruction with"
+)
+
+
+def _count(x: float) -> str:
+    return f"{x:g}" if x != int(x) else str(int(x))  # ties vote 1/2, so counts can end in .5
+
+
+def image_verdict(
+    scores: HallucinationScores, true_shape: str, index: int = 0, min_pixels: int = DEFAULT_MIN_PIXELS
+) -> Verdict:
+    """The verdict for image ``index`` of a scored batch, whose true shape is ``true_shape``.
+
+    ``min_pixels`` must be the one the batch was scored with (it only words the undecidable case).
+    The reason counts the discriminative pixels ("corner pixels": where a square of the same size
+    has its corners and a circle has none) drawn as the other shape: round for a square, filled in
+    (square) for a circle.
+    """
+    if true_shape not in SHAPE_NAMES:
+        raise ValueError(f"true_shape must be one of {SHAPE_NAMES}, got {true_shape!r}")
+    n = float(scores.n_discriminative[index])
+    if not bool(scores.decidable[index]):
+        return Verdict(
+            "undecidable",
+            None,
+            f"only {_count(n)} hidden pixels where a circle and a square differ; "
+            f"at least {min_pixels} are needed to tell",
+        )
+    flipped = _count(float(scores.n_flipped[index]))
+    if true_shape == "square":
+        reason = f"{flipped} of {_count(n)} hidden corner pixels drawn round"
+    else:
+        reason = f"{flipped} of {_count(n)} hidden corner pixels drawn square"
+    label = "hallucinated" if bool(scores.hallucinated[index]) else "faithful"
+    return Verdict(label, float(scores.score[index]), reason)

@@ -1,4 +1,4 @@
-"""Patch masks as a user edits them: presets, click toggles, and a compact text form for URLs.
+"""Patch masks as a user edits them: presets, clicks and drags, and a compact text form for URLs.
 
 A mask here is a boolean numpy array of shape (grid, grid), True = hidden, row-major like ``patchify``.
 """
@@ -81,6 +81,27 @@ def selected_indices(selection: dict | None) -> list[int]:
         if cd is not None:
             out.append(int(cd))
     return sorted(set(out))
+
+
+def dragged(selection: dict | None) -> bool:
+    """Whether a plotly selection event came from a dragged box or lasso (not a click)."""
+    if not selection:
+        return False
+    sel = selection.get("selection", selection)
+    return bool(sel.get("box") or sel.get("lasso"))
+
+
+def apply_selection(cells: np.ndarray, selection: dict | None, reveal: bool = False) -> np.ndarray:
+    """Edit a boolean grid (a mask, True = hidden, or a drawing, True = ink) with a selection event.
+
+    A click flips the clicked cell; a box or lasso sets every cell under it to True (hide, fill),
+    or to False with ``reveal`` (show, erase). Flipping a dragged region instead would punch holes
+    wherever it overlapped earlier edits, which is never what a drag over a region means.
+    """
+    picked = selected_indices(selection)
+    if dragged(selection):
+        return hide(cells, picked, hidden=not reveal)
+    return toggle(cells, picked)
 
 
 def to_text(mask: np.ndarray) -> str:

@@ -362,11 +362,11 @@ class MaskedAutoencoder(nn.Module):
     ) -> torch.Tensor:
         """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D).
 
-        Other protocols, for sensitivity checks: ``pool="cls"`` takes the cls token instead;
+        ``pool="cls"`` takes the cls token instead, ``pool="tokens"`` keeps every token (B, 1 + K, D);
         ``mask_ratio > 0`` hides random patches first (masks from ``generator``) and pools the
         visible ones, as the encoder sees images in pretraining."""
-        if pool not in ("mean", "cls"):
-            raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        if pool not in ("mean", "cls", "tokens"):
+            raise ValueError(f"pool must be 'mean', 'cls' or 'tokens', got {pool!r}")
         out = []
         device = self.cls_token.device
         for i in range(0, imgs.shape[0], batch_size):
@@ -376,9 +376,11 @@ class MaskedAutoencoder(nn.Module):
             else:
                 mask = torch.zeros(chunk.shape[0], self.config.num_patches, device=device)
             latent, _, _ = self.forward_encoder(chunk, mask)  # same count visible per row: no padding
-            pooled = latent[:, 0] if pool == "cls" else latent[:, 1:].mean(dim=1)  # (b, D)
+            pooled = {"cls": latent[:, 0], "mean": latent[:, 1:].mean(dim=1), "tokens": latent}[pool]
             out.append(pooled.float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, self.config.embed_dim)
+        if not out:
+            return torch.zeros(0, self.config.embed_dim)
+        return torch.cat(out)
 
     @torch.no_grad()
     def reconstruct(

@@ -25,10 +25,11 @@ import torch
 
 from . import __version__
 from .checkpoint import checkpoint_bytes, write_atomic
-from .data import ShapeWorldConfig, eval_set
+from .data import dataset, eval_set
 from .hallucination import evaluate_hallucination
 from .model import MAEConfig
 from .probe import probe_model
+from .study import aggregate_study, representation_study, verdict_markdown, verdicts
 from .train import TrainConfig, Trainer
 
 BLOG_MASK_RATIO = {0.1: 0.978, 0.5: 0.980, 0.6: 0.986, 0.7: 0.924, 0.8: 0.851, 0.9: 0.767}  # decoder 2
@@ -48,20 +49,22 @@ METRICS = (
 
 @dataclass(frozen=True)
 class Cell:
-    """One configuration of the blog's sweeps."""
+    """One configuration of the blog's sweeps, on a named dataset (``toymae.data.DATASETS``)."""
 
     mask_ratio: float
     decoder_depth: int
+    dataset: str = "default"
 
     @property
     def name(self) -> str:
-        return f"ratio{self.mask_ratio:g}-dec{self.decoder_depth}"
+        prefix = "" if self.dataset == "default" else f"{self.dataset}-"
+        return f"{prefix}ratio{self.mask_ratio:g}-dec{self.decoder_depth}"
 
 
-def blog_cells() -> list[Cell]:
+def blog_cells(dataset: str = "default") -> list[Cell]:
     """The 9 configurations: the ratio sweep at decoder depth 2 and the depth sweep at ratio 0.6."""
-    cells = [Cell(r, 2) for r in BLOG_MASK_RATIO]
-    cells += [Cell(0.6, d) for d in BLOG_DECODER_DEPTH if d != 2]
+    cells = [Cell(r, 2, dataset) for r in BLOG_MASK_RATIO]
+    cells += [Cell(0.6, d, dataset) for d in BLOG_DECODER_DEPTH if d != 2]
     return cells
 
 
@@ -74,6 +77,10 @@ class EvalSpec:
     data_seed: int = 0
     halluc_n: int = 1000
     common_ratio: float = 0.6  # every model's hallucination rate is also measured here
+    # The representation study probes 3 protocols x 2 models: on the first 2,000 test images, to
+    # keep it to seconds a job. Not part of the job key (older jobs gain the study without retraining).
+    study_test: int = 2000
+    label_draws: int = 10  # random draws of the labelled images for each small label budget
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,8 @@ class Job:
 
     @property
     def key(self) -> str:
-        payload = json.dumps({"config": self.config.to_dict(), "eval": asdict(self.eval)}, sort_keys=True)
+        spec = {k: v for k, v in asdict(self.eval).items() if k not in ("study_test", "label_draws")}
+        payload = json.dumps({"config": self.config.to_dict(), "eval": spec}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
@@ -104,8 +112,9 @@ REPRO_LR = 4e-3
 REPRO_STEPS = 800
 
 
-def base_config(quick: bool = False) -> TrainConfig:
-    """The reproduction's model and budget (see README: how it was chosen); ``quick``: a tiny version."""
+def base_config(quick: bool = False, data: str = "default") -> TrainConfig:
+    """The reproduction's model and budget (see README: how it was chosen) on the named dataset;
+    ``quick``: a tiny version."""
     if quick:
         model = MAEConfig(
             image_size=16,
@@ -118,7 +127,7 @@ def base_config(quick: bool = False) -> TrainConfig:
         )
         return TrainConfig(
             model=model,
-            data=ShapeWorldConfig(image_size=16),
+            data=dataset(data, image_size=16),
             steps=40,
             batch_size=64,
             warmup_steps=5,
@@ -126,7 +135,9 @@ def base_config(quick: bool = False) -> TrainConfig:
             eval_size=64,
         )
     model = MAEConfig(embed_dim=REPRO_WIDTHS[0], decoder_embed_dim=REPRO_WIDTHS[1])
-    return TrainConfig(model=model, batch_size=REPRO_BATCH, lr=REPRO_LR, steps=REPRO_STEPS, eval_every=0)
+    return TrainConfig(
+        model=model, data=dataset(data), batch_size=REPRO_BATCH, lr=REPRO_LR, steps=REPRO_STEPS, eval_every=0
+    )
 
 
 def make_jobs(
@@ -188,6 +199,9 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
         "eval": asdict(spec),
         "toymae_version": __version__,
     }
+    result["study"] = representation_study(
+        model, train, test[: spec.study_test], job.seed, draws=spec.label_draws
+    )
     if extra is not None:
         result["extra"] = extra(job, model)
     summary = {k: v for k, v in trainer.summary().items() if k != "history"}
@@ -277,6 +291,21 @@ def load_done(out_dir: Path, jobs: list[Job]) -> dict[str, dict]:
     return done
 
 
+def add_study(out_dir: Path, job: Job, result: dict) -> dict:
+    """Run the representation study on a finished job's saved model (jobs from before the study
+    existed); the result file is rewritten with it. Costs seconds, not a retraining."""
+    from .checkpoint import load_checkpoint
+
+    spec = job.eval
+    model = load_checkpoint(checkpoint_path(out_dir, job), device="cpu").model
+    train = eval_set(spec.probe_train, job.config.data, spec.data_seed, "probe-train")
+    test = eval_set(spec.probe_test, job.config.data, spec.data_seed, "probe-test")
+    study = representation_study(model, train, test[: spec.study_test], job.seed, draws=spec.label_draws)
+    result = {**result, "cell": asdict(job.cell), "study": study}
+    write_atomic(result_path(out_dir, job), json.dumps(result, indent=1).encode())
+    return result
+
+
 def run_sweep(
     jobs: list[Job],
     out_dir: str | Path,
@@ -286,6 +315,9 @@ def run_sweep(
     """Run the jobs not yet finished in ``out_dir``; every finished job is written at once."""
     out_dir = Path(out_dir)
     done = load_done(out_dir, jobs)
+    for job in jobs:
+        if job.key in done and "study" not in done[job.key]:
+            done[job.key] = add_study(out_dir, job, done[job.key])
     todo = [j for j in jobs if j.key not in done]
     executor = executor or LocalExecutor()
     for job, result, blob in executor.run(todo):
@@ -372,19 +404,30 @@ def aggregate(results: list[dict]) -> list[dict]:
     """One row per configuration: mean and standard deviation over seeds of every metric."""
     by_cell: dict[tuple, list[dict]] = {}
     for r in results:
-        by_cell.setdefault((r["cell"]["mask_ratio"], r["cell"]["decoder_depth"]), []).append(r)
+        c = r["cell"]
+        by_cell.setdefault((c.get("dataset", "default"), c["mask_ratio"], c["decoder_depth"]), []).append(r)
     rows = []
-    for (ratio, depth), rs in by_cell.items():
-        row = {"mask_ratio": ratio, "decoder_depth": depth, "seeds": sorted(r["seed"] for r in rs)}
+    for (data_name, ratio, depth), rs in by_cell.items():
+        row = {
+            "dataset": data_name,
+            "mask_ratio": ratio,
+            "decoder_depth": depth,
+            "seeds": sorted(r["seed"] for r in rs),
+        }
         for m in METRICS:
             mean, std = _mean_std([r.get(m) for r in rs])
             row[m], row[f"{m}_std"] = mean, std
+        row["study"] = aggregate_study(rs)
         row["blog_probe_acc"] = (
-            BLOG_MASK_RATIO.get(ratio)
-            if depth == 2
-            else BLOG_DECODER_DEPTH.get(depth)
-            if ratio == 0.6
-            else None
+            None
+            if dataset != "default"
+            else (
+                BLOG_MASK_RATIO.get(ratio)
+                if depth == 2
+                else BLOG_DECODER_DEPTH.get(depth)
+                if ratio == 0.6
+                else None
+            )
         )
         rows.append(row)
     return rows
@@ -462,16 +505,34 @@ def training_summary(runs: list[dict]) -> str:
     return text + f"; training {seconds[0]:.0f}–{seconds[-1]:.0f} s a run"
 
 
+def split_by_dataset(rows: list[dict]) -> dict[str, list[dict]]:
+    """Aggregated rows per dataset name, "default" first."""
+    out: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r.get("dataset", "default") != "default"):
+        out.setdefault(row.get("dataset", "default"), []).append(row)
+    return out
+
+
 def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[str, Path]:
+    """results.json (``table``: the default dataset's rows; ``datasets``: every dataset's rows;
+    ``verdicts``: the representation study's claims), results.csv and results.md."""
     out_dir = Path(out_dir)
     rows = aggregate(results)
-    full = {"meta": meta, "table": rows, "runs": results}
-    md = (
-        f"# toymae reproduction\n\n`{meta['command']}`\n\nModels: {training_summary(results)}.\n\n"
-        + markdown_tables(rows)
-        + "\n"
-        + findings_markdown(rows)
-    )
+    by_dataset = split_by_dataset(rows)
+    verdict_list = [v for name, rs in by_dataset.items() for v in verdicts(rs, name)]
+    full = {
+        "meta": meta,
+        "table": by_dataset.get("default", []),
+        "datasets": by_dataset,
+        "verdicts": verdict_list,
+        "runs": results,
+    }
+    md = f"# toymae reproduction\n\n`{meta['command']}`\n\nModels: {training_summary(results)}.\n\n"
+    for name, rs in by_dataset.items():
+        md += f"## Dataset `{name}`\n\n" + markdown_tables(rs) + "\n"
+        if name == "default":
+            md += findings_markdown(rs) + "\n"
+    md += "## The blog's claims, per feature protocol and label budget\n\n" + verdict_markdown(verdict_list)
     return {
         "json": write_atomic(out_dir / "results.json", json.dumps(full, indent=1).encode()),
         "csv": write_atomic(out_dir / "results.csv", csv_text(rows).encode()),
@@ -513,10 +574,12 @@ def ship(out_dir: str | Path, jobs: list[Job], dest: str | Path, meta: dict) -> 
                 "name": job.cell.name,
                 "mask_ratio": job.cell.mask_ratio,
                 "decoder_depth": job.cell.decoder_depth,
+                "dataset": job.cell.dataset,
                 "seed": job.seed,
                 "config": job.config.to_dict(),
                 "eval": result["eval"],
                 "results": recorded,
+                "study": result.get("study"),
             }
         )
     manifest = {"meta": meta, "checkpoints": entries}

@@ -1,0 +1,91 @@
+"""What the Representations page shows for one model: scores beside the random init, and a PCA.
+
+Shipped models come with the reproduction's study (every seed of their cell: means and 95% CIs); any
+other model is measured now on a smaller evaluation set (one seed: no interval). The PCA scatter is
+always computed now, on the chosen protocol's features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import ShapeBatch, ShapeWorldConfig, eval_set
+from .model import MaskedAutoencoder
+from .probe import pca_projection
+from .study import LABEL_BUDGETS, LABELS, metric_key, protocol_features, representation_study
+
+LIVE_IMAGES = 600  # per split, for models measured now (seconds on a laptop CPU)
+LIVE_DRAWS = 5
+
+
+@dataclass(frozen=True)
+class Score:
+    mean: float
+    ci95: float | None  # half-width of the 95% interval over seeds; None for one seed
+
+
+@dataclass
+class RepresentationView:
+    protocol: str
+    test: ShapeBatch  # the held-out images behind the scatter
+    points: np.ndarray  # (N, 2) test features on the train split's first two principal components
+    trained: dict[str, Score]  # "16", "64", "256", "all", "pca2" -> accuracy
+    random_init: dict[str, Score]  # the same architecture at its seed's random initialisation
+    n_train: int  # labelled images behind "all"
+    source: str  # where the scores come from, in words
+
+    def label_curve(self, which: str = "trained") -> tuple[list[int], list[float], list[float | None]]:
+        """(labels, accuracy, CI) for a label-efficiency plot; "all" is placed at ``n_train``."""
+        scores = self.trained if which == "trained" else self.random_init
+        xs = [*LABEL_BUDGETS, self.n_train]
+        return xs, [scores[k].mean for k in LABELS], [scores[k].ci95 for k in LABELS]
+
+
+def _scores(stats: dict[str, dict]) -> dict[str, Score]:
+    return {k: Score(stats[metric_key(k)]["mean"], stats[metric_key(k)]["ci95"]) for k in (*LABELS, "pca2")}
+
+
+def representation_view(
+    model: MaskedAutoencoder,
+    data: ShapeWorldConfig,
+    seed: int,
+    protocol: str,
+    recorded: dict | None = None,
+    recorded_n_train: int | None = None,
+) -> RepresentationView:
+    """The view of ``model`` (pretrained from ``seed``) under ``protocol``. ``recorded``: a cell's
+    aggregated study from the reproduction (``toymae.study.aggregate_study``), used instead of
+    measuring; ``recorded_n_train``: the labelled images behind its "all"."""
+    train = eval_set(LIVE_IMAGES, data, 0, "probe-train")
+    test = eval_set(LIVE_IMAGES, data, 0, "probe-test")
+    points = pca_projection(
+        protocol_features(model, test.images, protocol),
+        fit_on=protocol_features(model, train.images, protocol),
+    )
+    if recorded is not None and protocol in recorded.get("trained", {}):
+        n = recorded["trained"][protocol]["n_all"]["n"]
+        return RepresentationView(
+            protocol,
+            test,
+            points,
+            _scores(recorded["trained"][protocol]),
+            _scores(recorded["random_init"][protocol]),
+            recorded_n_train or 2000,
+            f"the reproduction's {n} seed(s) of this configuration, 95% CI over seeds",
+        )
+    study = representation_study(model, train, test, seed, (protocol,), draws=LIVE_DRAWS)
+
+    def single(scores: dict[str, float]) -> dict[str, Score]:
+        return {k: Score(scores[metric_key(k)], None) for k in (*LABELS, "pca2")}
+
+    return RepresentationView(
+        protocol,
+        test,
+        points,
+        single(study["protocols"][protocol]),
+        single(study["random_init"][protocol]),
+        LIVE_IMAGES,
+        f"measured now on {LIVE_IMAGES} + {LIVE_IMAGES} images (one model: no interval)",
+    )
