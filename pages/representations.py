@@ -16,6 +16,7 @@ from toymae import figures
 from toymae.catalog import cell_row, load_results
 from toymae.data import DATASETS, SHAPE_NAMES, ShapeBatch, dataset_name
 from toymae.images import text_thumbnail
+from toymae.inference import reconstruct
 from toymae.representation_view import RepresentationView, representation_view
 from toymae.study import LABELS, PROTOCOLS
 
@@ -30,12 +31,6 @@ st.caption(
 )
 require_model()
 models = all_models()
-PROTOCOL_HELP = {
-    "mean": "full image, mean of patch tokens",
-    "cls": "full image, cls token",
-    "visible": "masked",
-}
-
 c1, c2, c3 = st.columns(3)
 data = c1.segmented_control("Dataset", list(DATASETS), default="default", key="rep_data", bind="query-params")
 protocol = c2.segmented_control(
@@ -123,7 +118,7 @@ for side, col, default in (("a", cols[0], default_left), ("b", cols[1], default_
         if picked:
             i = int(picked[0]["customdata"])
             m = models[name].checkpoint.model
-            rec = m.reconstruct(b.images[i : i + 1], generator=torch.Generator().manual_seed(0))
+            rec = reconstruct(m, b.images[i : i + 1], generator=torch.Generator().manual_seed(0))
             st.plotly_chart(
                 figures.image_panels(
                     [rec.images[0, 0], rec.pasted[0, 0].clamp(0, 1)],

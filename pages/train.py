@@ -15,7 +15,7 @@ import streamlit as st
 from pages._shared import TRAINED_HERE, enter_page
 from toymae import figures
 from toymae.background import MAX_KEPT, MAX_STEPS, BackgroundRun, server_slot
-from toymae.data import ShapeWorldConfig
+from toymae.data import DATASETS, dataset
 from toymae.model import MAEConfig
 from toymae.train import TrainConfig
 
@@ -58,6 +58,14 @@ with st.form("hyper"):
         "Image / patch", ["32 / 4", "32 / 2", "64 / 4"], key="t_img", bind="query-params"
     )
     seed = d4.number_input("Seed", 0, 10_000, 0, key="t_seed", bind="query-params")
+    data_name = st.selectbox(
+        "Dataset",
+        list(DATASETS),
+        key="t_data",
+        bind="query-params",
+        help="default: the blog's (one size, axis-aligned squares). varied: sizes 0.25–0.6 of the image "
+        "and rotated squares, so pixel area tells the shapes apart no longer.",
+    )
     submitted = st.form_submit_button("Start training", type="primary")
 
 if submitted:
@@ -73,7 +81,7 @@ if submitted:
     )
     config = TrainConfig(
         model=model_cfg,
-        data=ShapeWorldConfig(image_size=size),
+        data=dataset(data_name or "default", image_size=size),
         steps=int(steps),
         lr=lr,
         seed=int(seed),

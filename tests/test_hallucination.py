@@ -92,7 +92,10 @@ def test_report_summary_and_worst(trained):
     batch = eval_set(200, trainer.config.data, seed=0, split="hallucination")
     report = evaluate_hallucination(trainer.model, batch, 0.75, seed=0)
     summ = report.summary()
-    assert summ["n"] == 200 and 0 < summ["n_decidable"] <= 200
+    # Decidable means at least min_pixels hidden pixels tell the two shapes apart; the others have no score.
+    s = report.scores
+    assert summ["n"] == 200 and summ["n_decidable"] == int((s.n_discriminative >= report.min_pixels).sum())
+    assert torch.isnan(s.score[~s.decidable]).all() and not torch.isnan(s.score[s.decidable]).any()
     assert {"circle", "square"} == set(summ["by_shape"])
     by_shape = sum(r["n_decidable"] for r in summ["by_shape"].values())
     by_vis = sum(r["n_decidable"] for r in summ["by_visible_object_fraction"])

@@ -1,7 +1,10 @@
 import pytest
 import torch
 
-from toymae.model import MAEConfig, build_model, config_problems, parameter_shapes, sincos_pos_embed_2d
+from toymae.checkpoint import parameter_shapes
+from toymae.config import MAEConfig, config_problems
+from toymae.inference import features, reconstruct
+from toymae.model import build_model, sincos_pos_embed_2d
 
 CFG = MAEConfig(
     image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
@@ -45,7 +48,7 @@ def test_same_generator_same_mask_and_no_global_rng(model):
 def test_ids_restore_is_the_inverse_permutation(model):
     mask = model.random_masking(4, 0.5, torch.Generator().manual_seed(1))
     ids_shuffle = torch.argsort(mask, dim=1, stable=True)
-    _, ids_restore, _ = model.forward_encoder(imgs(4), mask)
+    _, ids_restore, _ = model.encode_visible(imgs(4), mask)
     assert torch.equal(torch.gather(ids_shuffle, 1, ids_restore), torch.arange(16).expand(4, 16))
     # visible patches come first in the shuffled order
     assert (torch.gather(mask, 1, ids_shuffle)[:, :8] == 0).all()
@@ -100,9 +103,9 @@ def test_nothing_hidden_gives_zero_loss(model):
 
 def test_features_and_reconstruct_shapes(model):
     x = imgs(5)
-    f = model.features(x, batch_size=2)
+    f = features(model, x, batch_size=2)
     assert f.shape == (5, 32)
-    rec = model.reconstruct(x, mask_ratio=0.5, generator=torch.Generator().manual_seed(0))
+    rec = reconstruct(model, x, mask_ratio=0.5, generator=torch.Generator().manual_seed(0))
     assert rec.reconstruction.shape == x.shape and rec.patch_error.shape == (5, 16)
     visible = rec.pixel_mask == 0
     assert torch.equal(rec.pasted[visible], x[visible])
@@ -142,4 +145,4 @@ def test_pos_embed_distinguishes_positions():
 
 def test_features_reject_an_unknown_pooling(model):
     with pytest.raises(ValueError, match="pool"):
-        model.features(imgs(2), pool="max")
+        features(model, imgs(2), pool="max")

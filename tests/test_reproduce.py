@@ -4,6 +4,7 @@ import json
 import pytest
 
 from toymae import reproduce as rp
+from toymae import sweep
 from toymae.checkpoint import load_checkpoint
 from toymae.cli import main
 
@@ -37,7 +38,7 @@ def test_job_keys_depend_on_config_and_seed_only():
 
 def test_local_executor_hands_its_device_to_every_job(monkeypatch):
     seen = []
-    monkeypatch.setattr(rp, "execute_job", lambda job: (seen.append(job.device), ({}, b""))[1])
+    monkeypatch.setattr(sweep, "execute_job", lambda job: (seen.append(job.device), ({}, b""))[1])
     list(rp.LocalExecutor(1, device="meta").run(tiny_jobs(seeds=(0, 1))))
     assert seen == ["meta"] * 4
 
@@ -60,7 +61,7 @@ def test_interrupted_sweep_resumes_without_redoing_jobs(tmp_path, monkeypatch):
         calls.append(job.key)
         return real(job)
 
-    monkeypatch.setattr(rp, "execute_job", counting)
+    monkeypatch.setattr(sweep, "execute_job", counting)
 
     class Killed(Exception):
         pass

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, checkpoint_bytes
+from .config import TrainConfig
 from .data import eval_set
 from .finite import NonFiniteOutputError, check_model_outputs
-from .train import StepInfo, TrainConfig, Trainer
+from .inference import reconstruct
+from .train import StepInfo, Trainer
 
 MAX_STEPS = 3000  # a hosted demo's cap; the CLI has none
 PREVIEW_EVERY = 25  # steps between live reconstructions
@@ -126,7 +128,7 @@ class BackgroundRun:
 
     def _preview(self) -> list[np.ndarray]:
         model = self.trainer.model
-        rec = model.reconstruct(self._preview_batch.images, generator=torch.Generator().manual_seed(0))
+        rec = reconstruct(model, self._preview_batch.images, generator=torch.Generator().manual_seed(0))
         model.train()
         originals = [x[0].numpy() for x in rec.images]
         pasted = [x[0].clamp(0, 1).numpy() for x in rec.pasted]

@@ -28,7 +28,9 @@ def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict | None:
 
 
 def entry_label(entry: dict) -> str:
-    return f"ratio {entry['mask_ratio']:g} · decoder depth {entry['decoder_depth']}"
+    dataset = entry.get("dataset", "default")
+    suffix = "" if dataset == "default" else f" · {dataset} data"
+    return f"ratio {entry['mask_ratio']:g} · decoder depth {entry['decoder_depth']}{suffix}"
 
 
 def cell_row(results: dict | None, dataset: str, mask_ratio: float, decoder_depth: int) -> dict | None:

@@ -25,8 +25,8 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .model import MaskedAutoencoder, parameter_shapes
-from .train import TrainConfig
+from .config import MAEConfig, TrainConfig
+from .model import MaskedAutoencoder
 
 FORMAT = "toymae-checkpoint"
 FORMAT_VERSION = "1"
@@ -375,6 +375,12 @@ def parse_summary(metadata: dict) -> dict:
         if not ok:
             raise CheckpointError(f"summary field {key!r} must be {wanted}, got {_short(value)}")
     return summary
+
+
+def parameter_shapes(config: MAEConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every saved tensor, computed without allocating weights (meta device)."""
+    model = MaskedAutoencoder(config, device="meta")
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
 def validate(header: dict, config: TrainConfig) -> None:

@@ -55,11 +55,17 @@ def _add_dataclass_flags(group: argparse._ArgumentGroup, cls: type, skip: set[st
 
 
 def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
-    from .data import ShapeWorldConfig
-    from .model import MAEConfig
-    from .train import TrainConfig
+    from .config import MAEConfig, TrainConfig
+    from .data import DATASETS, ShapeWorldConfig
 
     parser.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: 32)")
+    parser.add_argument(
+        "--data",
+        dest="dataset",
+        choices=list(DATASETS),
+        default=None,
+        help="a named dataset, which the data flags below change further (when omitted: default)",
+    )
     _add_dataclass_flags(parser.add_argument_group("model"), MAEConfig, {"image_size"}, "model.")
     _add_dataclass_flags(parser.add_argument_group("data"), ShapeWorldConfig, {"image_size"}, "data.")
     _add_dataclass_flags(parser.add_argument_group("training"), TrainConfig, {"model", "data"}, "train.")
@@ -67,10 +73,13 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def train_config_from_args(args: argparse.Namespace, base=None):
     """Apply the flags the user gave on top of ``base`` (default: the default TrainConfig)."""
-    from .train import TrainConfig
+    from .config import TrainConfig
+    from .data import dataset
 
     base = base or TrainConfig()
     given = {k: v for k, v in vars(args).items() if v is not None}
+    if "dataset" in given:
+        base = replace(base, data=dataset(given["dataset"], base.data.image_size))
     pick = lambda prefix: {k[len(prefix) :]: v for k, v in given.items() if k.startswith(prefix)}  # noqa: E731
     model_kw, data_kw, train_kw = pick("model."), pick("data."), pick("train.")
     if "image_size" in given:
@@ -177,13 +186,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     from .data import eval_set
     from .images import save_reconstruction_grid
+    from .inference import reconstruct
 
     ckpt = _load(args.checkpoint, args.device)
     if args.mask_ratio is not None and not 0 <= args.mask_ratio < 1:
         raise UsageError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
     batch = eval_set(args.n, ckpt.train_config.data, args.data_seed, "show")
     gen = torch.Generator().manual_seed(args.seed)
-    rec = ckpt.model.reconstruct(batch.images, mask_ratio=args.mask_ratio, generator=gen)
+    rec = reconstruct(ckpt.model, batch.images, mask_ratio=args.mask_ratio, generator=gen)
     path = save_reconstruction_grid(rec, args.out, scale=args.scale)
     print(f"wrote {path} ({args.n} rows: original | masked | reconstruction | reconstruction + visible)")
     print(f"loss on hidden patches: {rec.loss:.4f}")
@@ -264,6 +274,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             cells = [c for c, plain in zip(cells, rp.blog_cells(), strict=True) if plain.name in wanted]
         jobs += rp.make_jobs(base, seeds, cells=cells, eval_spec=spec)
     out = Path(args.out)
+    if args.finished_only:
+        finished = rp.load_done(out, jobs)
+        jobs = [j for j in jobs if j.key in finished]
+        if not jobs:
+            raise UsageError(f"--finished-only: none of these jobs has finished in {out}")
     if args.scheduler:
         try:
             executor = rp.DaskExecutor(args.scheduler, threads=args.threads)
@@ -440,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="submit to a Dask distributed cluster")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads per job on Dask")
     p.add_argument("--ship", metavar="DIR", help="copy seed-0 checkpoints + manifest.json to DIR")
+    p.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: tables (and --ship) from the jobs already finished in --out",
+    )
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser(

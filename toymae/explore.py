@@ -11,7 +11,8 @@ from PIL import Image
 
 from .data import CIRCLE, SQUARE, ShapeBatch, ShapeWorldConfig, render
 from .finite import require_finite
-from .model import MaskedAutoencoder, Reconstruction
+from .inference import Reconstruction, reconstruct
+from .model import MaskedAutoencoder
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # refuse decompression bombs before resizing
 MIN_OBJECT_PIXELS = 4  # fewer lit pixels after binarising: the upload is refused as blank
@@ -139,7 +140,7 @@ def uncertainty_map(
     under some of the masks: where the model's answer depends on which patches it saw.
     """
     gen = torch.Generator().manual_seed(seed)
-    rec = model.reconstruct(image.expand(k, -1, -1, -1), mask_ratio=mask_ratio, generator=gen)
+    rec = reconstruct(model, image.expand(k, -1, -1, -1), mask_ratio=mask_ratio, generator=gen)
     require_finite(rec.reconstruction, "the model's reconstruction")
     return rec.pasted.clamp(0, 1).std(dim=0)[0].numpy()
 
@@ -152,8 +153,8 @@ def reconstruct_one(
     Raises ``NonFiniteOutputError`` when the model's output is NaN or infinite.
     """
     if mask is not None:
-        rec = model.reconstruct(image, mask=torch.from_numpy(mask.reshape(1, -1)))
+        rec = reconstruct(model, image, mask=torch.from_numpy(mask.reshape(1, -1)))
     else:
-        rec = model.reconstruct(image, mask_ratio=mask_ratio, generator=torch.Generator().manual_seed(seed))
+        rec = reconstruct(model, image, mask_ratio=mask_ratio, generator=torch.Generator().manual_seed(seed))
     require_finite(rec.reconstruction, "the model's reconstruction")
     return rec

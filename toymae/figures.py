@@ -9,6 +9,8 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .blog import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
+
 SHAPE_COLOURS = {"circle": "#1f77b4", "square": "#d62728"}
 _GREY = [[0.0, "black"], [1.0, "white"]]
 _MARGIN = {"l": 4, "r": 4, "t": 28, "b": 4}
@@ -297,8 +299,6 @@ def blog_sweep_charts(
 ) -> tuple[go.Figure, go.Figure]:
     """The blog's two sweeps from reproduction rows: mask ratio at decoder depth 2, and decoder depth
     at ratio 0.6, each with the blog's probe accuracies beside ours when ``with_blog``."""
-    from .reproduce import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
-
     sweeps = (  # (fixed key, fixed value, swept key, blog numbers, title)
         ("decoder_depth", 2, "mask_ratio", BLOG_MASK_RATIO, "mask ratio sweep (decoder depth 2)"),
         ("mask_ratio", 0.6, "decoder_depth", BLOG_DECODER_DEPTH, "decoder depth sweep (mask ratio 0.6)"),
@@ -395,8 +395,6 @@ def label_efficiency_chart(
 def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: int = 340) -> go.Figure:
     """Held-out loss and own-ratio hallucination rate against training steps, one line per cell
     (seed mean, bars = min..max over seeds); a dotted line marks the chosen budget."""
-    from plotly.subplots import make_subplots
-
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=("held-out loss (hidden patches)", "hallucination rate")
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .data import ShapeWorldConfig, eval_set
+from .inference import features, reconstruct
 from .model import MaskedAutoencoder
 
 SMOKE_IMAGES = 8  # enough to catch weights that overflow on ordinary inputs, cheap at any model size
@@ -32,20 +33,20 @@ def require_finite(x: torch.Tensor, what: str) -> None:
         )
 
 
-def check_model_outputs(model: MaskedAutoencoder, data: ShapeWorldConfig, n: int = SMOKE_IMAGES) -> None:
-    """Run ``model`` once on ``n`` evaluation images (reconstruction and probe features) and raise
+def check_model_outputs(model: MaskedAutoencoder, data: ShapeWorldConfig) -> None:
+    """Run ``model`` once on ``SMOKE_IMAGES`` evaluation images (reconstruction and probe features) and raise
     ``NonFiniteOutputError`` if anything comes out NaN or infinite.
 
     Finite weights can still overflow (weights of 1e30 square to inf in the first matmul), so a
     model that is about to be offered to users is run once before it is accepted.
     """
-    batch = eval_set(n, data, 0, "finite-check")
+    batch = eval_set(SMOKE_IMAGES, data, 0, "finite-check")
     was_training = model.training
     model.eval()
     try:
         gen = torch.Generator().manual_seed(0)
-        rec = model.reconstruct(batch.images, mask_ratio=model.config.mask_ratio, generator=gen)
+        rec = reconstruct(model, batch.images, mask_ratio=model.config.mask_ratio, generator=gen)
         require_finite(rec.reconstruction, "the model's reconstruction")
-        require_finite(model.features(batch.images), "the model's encoder features")
+        require_finite(features(model, batch.images), "the model's encoder features")
     finally:
         model.train(was_training)

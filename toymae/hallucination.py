@@ -32,6 +32,7 @@ import torch
 
 from .data import SHAPE_NAMES, ShapeBatch, counterfactual
 from .finite import require_finite
+from .inference import reconstruct
 from .model import MaskedAutoencoder
 
 DEFAULT_THRESHOLD = 0.5
@@ -218,7 +219,7 @@ def evaluate_hallucination(
     model.eval()
     try:
         for i in range(0, len(batch), batch_size):
-            rec = model.reconstruct(batch.images[i : i + batch_size], mask_ratio=mask_ratio, generator=gen)
+            rec = reconstruct(model, batch.images[i : i + batch_size], mask_ratio=mask_ratio, generator=gen)
             masks.append(rec.mask)
             recons.append(rec.reconstruction)
             pixel_masks.append(rec.pixel_mask)

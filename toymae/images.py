@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .model import Reconstruction
+from .inference import Reconstruction
 
 if TYPE_CHECKING:
     from .hallucination import HallucinationReport

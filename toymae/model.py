@@ -1,103 +1,27 @@
 """A masked autoencoder (He et al., 2021) small enough to train on a laptop CPU.
 
-Naming follows facebookresearch/mae ``models_mae.py`` so a reader of the paper's code feels at home:
-``patchify``, ``unpatchify``, ``random_masking``, ``forward_encoder``, ``forward_decoder``,
-``forward_loss``. Mask convention everywhere: 1 = hidden (removed), 0 = visible.
+Laid out as facebookresearch/mae ``models_mae.py``: position embedding, blocks, then the model's
+``patchify``, ``random_masking``, encoder, ``forward_decoder``, ``forward_loss`` and ``forward``.
+The config is ``toymae.config.MAEConfig``; features and display reconstructions are in
+``toymae.inference``. Mask convention everywhere: 1 = hidden (removed), 0 = visible.
 
-Beyond the reference, the encoder accepts *explicit* masks with a different number of hidden patches
-per image (a mask drawn by a user). Visible tokens are gathered to the front and padded to the longest
-row; padded keys are excluded from attention, so each image's result equals running it alone.
+Beyond the reference, the encoder takes an *explicit* mask, which may hide a different number of
+patches in each image (a mask drawn by a user), so it is named ``encode_visible`` rather than the
+reference's ``forward_encoder(x, mask_ratio) -> (latent, mask, ids_restore)``. Visible tokens are
+gathered to the front and padded to the longest row; padded keys are excluded from attention, so
+each image's result equals running it alone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MAEConfig:
-    image_size: int = 32
-    patch_size: int = 4
-    in_chans: int = 1
-    embed_dim: int = 128
-    depth: int = 4
-    num_heads: int = 4
-    decoder_embed_dim: int = 64
-    decoder_depth: int = 1
-    decoder_num_heads: int = 4
-    mlp_ratio: float = 4.0
-    mask_ratio: float = 0.6
-    norm_pix_loss: bool = False  # per-patch normalised target, as in the paper's best setting
-
-    def __post_init__(self) -> None:
-        problems = config_problems(self)
-        if problems:
-            raise ValueError("invalid MAEConfig: " + "; ".join(problems))
-
-    @property
-    def grid_size(self) -> int:
-        return self.image_size // self.patch_size
-
-    @property
-    def num_patches(self) -> int:
-        return self.grid_size**2
-
-    @property
-    def patch_dim(self) -> int:
-        return self.patch_size**2 * self.in_chans
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# Sane bounds: wide enough for any experiment here, tight enough that a hostile checkpoint cannot
-# make us allocate gigabytes before its tensors are checked.
-_INT_BOUNDS = {
-    "image_size": (8, 256),
-    "patch_size": (1, 64),
-    "in_chans": (1, 4),
-    "embed_dim": (8, 1024),
-    "depth": (1, 24),
-    "num_heads": (1, 32),
-    "decoder_embed_dim": (8, 1024),
-    "decoder_depth": (1, 24),
-    "decoder_num_heads": (1, 32),
-}
-
-
-def config_problems(c: MAEConfig) -> list[str]:
-    """Everything wrong with a config, in words (empty when it is valid)."""
-    out = []
-    for name, (lo, hi) in _INT_BOUNDS.items():
-        v = getattr(c, name)
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            out.append(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-    if out:
-        return out
-    if c.image_size % c.patch_size:
-        out.append(f"image_size {c.image_size} is not divisible by patch_size {c.patch_size}")
-    elif not 2 <= c.grid_size <= 32:
-        out.append(f"the patch grid must be 2..32 patches wide, got {c.grid_size}")
-    for dim, heads, which in (
-        (c.embed_dim, c.num_heads, "embed_dim"),
-        (c.decoder_embed_dim, c.decoder_num_heads, "decoder_embed_dim"),
-    ):
-        if dim % heads or (dim // heads) % 2:
-            out.append(f"{which} {dim} must split into {heads} heads of even width")
-    if c.embed_dim % 4 or c.decoder_embed_dim % 4:
-        out.append("embedding widths must be multiples of 4 (2-D sin-cos position embedding)")
-    if not isinstance(c.mlp_ratio, (int, float)) or not 0.5 <= c.mlp_ratio <= 8:
-        out.append(f"mlp_ratio must be in [0.5, 8], got {c.mlp_ratio!r}")
-    if not isinstance(c.mask_ratio, (int, float)) or not 0.0 <= c.mask_ratio < 1.0:
-        out.append(f"mask_ratio must be in [0, 1), got {c.mask_ratio!r}")
-    if not isinstance(c.norm_pix_loss, bool):
-        out.append(f"norm_pix_loss must be true or false, got {c.norm_pix_loss!r}")
-    return out
+from .config import MAEConfig
 
 
 def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:
@@ -256,7 +180,7 @@ class MaskedAutoencoder(nn.Module):
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         return torch.gather(mask, 1, ids_restore)  # (B, L), 1 = hidden
 
-    def forward_encoder(
+    def encode_visible(
         self, imgs: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Encode the visible patches of ``imgs`` under ``mask`` (B, L), 1 = hidden.
@@ -303,17 +227,14 @@ class MaskedAutoencoder(nn.Module):
         x = self.decoder_pred(self.decoder_norm(x))  # (B, 1 + L, patch_dim)
         return x[:, 1:]  # (B, L, patch_dim), cls dropped
 
-    def loss_target(self, imgs: torch.Tensor) -> torch.Tensor:
+    def forward_loss(self, imgs: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean squared error per patch, averaged over hidden patches only (0 if none is hidden)."""
         target = self.patchify(imgs)  # (B, L, patch_dim)
         if self.config.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True)
             target = (target - mean) / (var + 1e-6) ** 0.5
-        return target
-
-    def forward_loss(self, imgs: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean squared error per patch, averaged over hidden patches only (0 if none is hidden)."""
-        per_patch = ((pred - self.loss_target(imgs)) ** 2).mean(dim=-1)  # (B, L)
+        per_patch = ((pred - target) ** 2).mean(dim=-1)  # (B, L)
         return (per_patch * mask).sum() / mask.sum().clamp(min=1)
 
     def forward(
@@ -326,7 +247,7 @@ class MaskedAutoencoder(nn.Module):
         """Mask (randomly at ``mask_ratio``, default the config's, or by an explicit ``mask``), encode,
         decode and score. ``mask`` is (B, L) or (B, grid, grid), bool or 0/1, 1 = hidden."""
         mask = self.resolve_mask(imgs.shape[0], mask_ratio, mask, generator)
-        latent, ids_restore, _ = self.forward_encoder(imgs, mask)
+        latent, ids_restore, _ = self.encode_visible(imgs, mask)
         pred = self.forward_decoder(latent, ids_restore, mask)
         return MAEOutput(self.forward_loss(imgs, pred, mask), pred, mask)
 
@@ -350,82 +271,6 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"mask_ratio must be in [0, 1), got {ratio}")
         return self.random_masking(batch_size, ratio, generator).to(device)
 
-    # ---------------------------------------------------------------- uses
-    @torch.no_grad()
-    def features(
-        self,
-        imgs: torch.Tensor,
-        batch_size: int = 256,
-        pool: str = "mean",
-        mask_ratio: float = 0.0,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D).
-
-        ``pool="cls"`` takes the cls token instead, ``pool="tokens"`` keeps every token (B, 1 + K, D);
-        ``mask_ratio > 0`` hides random patches first (masks from ``generator``) and pools the
-        visible ones, as the encoder sees images in pretraining."""
-        if pool not in ("mean", "cls", "tokens"):
-            raise ValueError(f"pool must be 'mean', 'cls' or 'tokens', got {pool!r}")
-        out = []
-        device = self.cls_token.device
-        for i in range(0, imgs.shape[0], batch_size):
-            chunk = imgs[i : i + batch_size].to(device)
-            if mask_ratio > 0:
-                mask = self.random_masking(chunk.shape[0], mask_ratio, generator).to(device)  # (b, L)
-            else:
-                mask = torch.zeros(chunk.shape[0], self.config.num_patches, device=device)
-            latent, _, _ = self.forward_encoder(chunk, mask)  # same count visible per row: no padding
-            pooled = {"cls": latent[:, 0], "mean": latent[:, 1:].mean(dim=1), "tokens": latent}[pool]
-            out.append(pooled.float().cpu())
-        if not out:
-            return torch.zeros(0, self.config.embed_dim)
-        return torch.cat(out)
-
-    @torch.no_grad()
-    def reconstruct(
-        self,
-        imgs: torch.Tensor,
-        mask_ratio: float | None = None,
-        mask: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> Reconstruction:
-        """Pixel images for display and scoring (see ``Reconstruction``)."""
-        imgs = imgs.to(self.cls_token.device)
-        out = self.forward(imgs, mask_ratio, mask, generator)
-        pred = out.pred
-        if self.config.norm_pix_loss:
-            # Undo the per-patch normalisation with the true patch statistics (as the MAE demo does).
-            target = self.patchify(imgs)
-            mean = target.mean(dim=-1, keepdim=True)
-            std = (target.var(dim=-1, keepdim=True) + 1e-6) ** 0.5
-            pred = pred * std + mean
-        p_mask = out.mask.unsqueeze(-1).expand_as(pred)  # (B, L, patch_dim)
-        recon = self.unpatchify(pred)
-        pixel_mask = self.unpatchify(p_mask)  # (B, C, H, W), 1 = hidden pixel
-        pasted = imgs * (1 - pixel_mask) + recon * pixel_mask
-        per_patch_error = ((pred - self.patchify(imgs)) ** 2).mean(dim=-1)  # (B, L)
-        return Reconstruction(
-            images=imgs.cpu(),
-            mask=out.mask.cpu(),
-            pixel_mask=pixel_mask.cpu(),
-            reconstruction=recon.cpu(),
-            pasted=pasted.cpu(),
-            patch_error=per_patch_error.cpu(),
-            loss=float(out.loss),
-        )
-
-
-@dataclass
-class Reconstruction:
-    images: torch.Tensor  # (B, C, H, W) the input
-    mask: torch.Tensor  # (B, L) 1 = hidden patch
-    pixel_mask: torch.Tensor  # (B, C, H, W) 1 = hidden pixel
-    reconstruction: torch.Tensor  # (B, C, H, W) the decoder's prediction for every patch
-    pasted: torch.Tensor  # (B, C, H, W) prediction on hidden patches, input on visible ones
-    patch_error: torch.Tensor  # (B, L) per-patch MSE of the prediction against the input
-    loss: float  # MSE over hidden patches (the training loss)
-
 
 def build_model(
     config: MAEConfig, seed: int = 0, device: str | torch.device | None = None
@@ -441,37 +286,3 @@ def default_device() -> torch.device:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def training_flops_per_image(config: MAEConfig, mask_ratio: float | None = None) -> float:
-    """Analytic FLOPs of one training step per image (forward + backward = 3x forward).
-
-    Counts matmuls (2 FLOPs per multiply-add) in the linears and attention; norms and activations
-    are negligible at these widths. Used by the throughput benchmark to report model FLOP utilisation.
-    """
-    c = config
-    ratio = c.mask_ratio if mask_ratio is None else mask_ratio
-    L = c.num_patches
-    n_enc = 1 + int(L * (1 - ratio))
-    n_dec = 1 + L
-
-    def blocks(n: int, d: int, depth: int) -> float:
-        hidden = int(d * c.mlp_ratio)
-        linear = 2 * n * (3 * d * d + d * d + 2 * d * hidden)
-        attention = 2 * 2 * n * n * d  # q @ k^T and attn @ v
-        return depth * (linear + attention)
-
-    forward = (
-        2 * L * c.patch_dim * c.embed_dim
-        + blocks(n_enc, c.embed_dim, c.depth)
-        + 2 * n_enc * c.embed_dim * c.decoder_embed_dim
-        + blocks(n_dec, c.decoder_embed_dim, c.decoder_depth)
-        + 2 * n_dec * c.decoder_embed_dim * c.patch_dim
-    )
-    return 3.0 * forward
-
-
-def parameter_shapes(config: MAEConfig) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every saved tensor, computed without allocating weights (meta device)."""
-    model = MaskedAutoencoder(config, device="meta")
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -1,7 +1,7 @@
 """Linear probes on encoder features: what do the representations know about the image's factors?
 
 Protocol (fixed before looking at any result, see README):
-- features: the encoder on the full, unmasked image, mean-pooled over patch tokens (``model.features``);
+- features: the encoder on the full, unmasked image, mean-pooled over patch tokens (``inference.features``);
 - shape: standardised features -> logistic regression, fit on one split, scored on a held-out split;
 - position / size: standardised features -> linear regression, R^2 on the held-out split;
 - PCA-2: PCA of the (centred, unstandardised) features fit on the train split, then a standardised
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .data import ShapeBatch
+from .inference import features
 from .model import MaskedAutoencoder
 
 
@@ -74,9 +75,9 @@ def extract_features(
     generator: torch.Generator | None = None,
 ) -> np.ndarray:
     """(N, D) float64 features, batched, under no_grad and in eval mode. The defaults are the
-    protocol's; the other choices exist for sensitivity checks (``MaskedAutoencoder.features``)."""
+    protocol's; the other choices exist for sensitivity checks (``inference.features``)."""
     with _eval_mode(model):
-        return model.features(images, batch_size, pool, mask_ratio, generator).double().numpy()
+        return features(model, images, batch_size, pool, mask_ratio, generator).double().numpy()
 
 
 # scikit-learn is imported inside the functions that fit: importing it costs ~100 MB of memory, which

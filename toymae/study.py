@@ -79,23 +79,11 @@ def label_budget_accuracy(
     return float(np.mean(accs)), float(np.std(accs))
 
 
-def protocol_scores(
-    model: MaskedAutoencoder, train: ShapeBatch, test: ShapeBatch, protocol: str, draws: int = LABEL_DRAWS
-) -> dict[str, float]:
-    """``{"n16", "n16_std", "n64", "n64_std", "n256", "n256_std", "n_all", "pca2"}`` for one protocol."""
-    return scores_from_features(
-        protocol_features(model, train.images, protocol),
-        train,
-        protocol_features(model, test.images, protocol),
-        test,
-        draws,
-    )
-
-
 def scores_from_features(
     ftr: np.ndarray, train: ShapeBatch, fte: np.ndarray, test: ShapeBatch, draws: int = LABEL_DRAWS
 ) -> dict[str, float]:
-    """``protocol_scores`` from features already extracted."""
+    """``{"n16", "n16_std", "n64", "n64_std", "n256", "n256_std", "n_all", "pca2"}`` for one protocol's
+    features."""
     ytr, yte = train.shape.numpy(), test.shape.numpy()
     out: dict[str, float] = {}
     for n in LABEL_BUDGETS:

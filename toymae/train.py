@@ -11,70 +11,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .data import ShapeBatch, ShapeWorldConfig, eval_set, make_generator, sample
-from .model import MAEConfig, MaskedAutoencoder, build_model, default_device
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a pretraining run."""
-
-    model: MAEConfig = field(default_factory=MAEConfig)
-    data: ShapeWorldConfig = field(default_factory=ShapeWorldConfig)
-    steps: int = 1000
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 50
-    seed: int = 0  # initialisation and the training data stream
-    threads: int | None = None  # torch intra-op threads; None = leave torch's default
-    eval_every: int = 250  # steps between evaluations (0 = only at the end)
-    eval_size: int = 512  # images per probe split and for the held-out loss
-    # "auto": bf16 autocast where the hardware multiplies bf16 fast (CUDA, or a CPU with AMX),
-    # fp32 elsewhere. The resolved choice is recorded in the run's summary.
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.model.image_size != self.data.image_size:
-            raise ValueError(
-                f"model.image_size {self.model.image_size} != data.image_size {self.data.image_size}"
-            )
-        checks = {
-            "steps": 1 <= self.steps <= 1_000_000,
-            "batch_size": 1 <= self.batch_size <= 8192,
-            "lr": 0 < self.lr <= 1,
-            "weight_decay": 0 <= self.weight_decay <= 10,
-            "warmup_steps": self.warmup_steps >= 0,
-            "eval_every": self.eval_every >= 0,
-            "eval_size": 16 <= self.eval_size <= 100_000,
-            "threads": self.threads is None or 1 <= self.threads <= 256,
-            "precision": self.precision in PRECISIONS,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                "invalid TrainConfig values: " + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        d = dict(d)
-        model = MAEConfig(**d.pop("model", {}))
-        data = dict(d.pop("data", {}))
-        if data.get("size_range") is not None:
-            data["size_range"] = tuple(data["size_range"])
-        return cls(model=model, data=ShapeWorldConfig(**data), **d)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import ShapeBatch, eval_set, make_generator, sample
+from .model import MaskedAutoencoder, build_model, default_device
+from .probe import probe_model
 
 
 def cpu_has_amx() -> bool:
@@ -121,10 +67,10 @@ class EvalSet:
     mask_generator_seed: int = 12345  # held-out loss uses the same masks at every evaluation
 
 
-def make_eval_sets(config: TrainConfig, seed: int = 0) -> EvalSet:
+def make_eval_sets(config: TrainConfig) -> EvalSet:
     return EvalSet(
-        probe_train=eval_set(config.eval_size, config.data, seed, "probe-train"),
-        probe_test=eval_set(config.eval_size, config.data, seed, "probe-test"),
+        probe_train=eval_set(config.eval_size, config.data, 0, "probe-train"),
+        probe_test=eval_set(config.eval_size, config.data, 0, "probe-test"),
     )
 
 
@@ -179,8 +125,6 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """Held-out reconstruction loss (fixed masks) and shape-probe accuracies."""
-        from .probe import probe_model  # local: probes pull in scikit-learn
-
         sets = self.eval_sets
         self.model.eval()
         gen = torch.Generator().manual_seed(sets.mask_generator_seed)
@@ -269,8 +213,6 @@ class Trainer:
         }
 
     def save(self, path: str | Path, include_optimizer: bool = True) -> Path:
-        from .checkpoint import save_checkpoint
-
         extra = self.resume_state() if include_optimizer else None
         return save_checkpoint(path, self.model, self.config, self.summary(), extra)
 
@@ -309,10 +251,6 @@ class Trainer:
         steps: int | None = None,
     ) -> Trainer:
         """Continue a run from a checkpoint written by ``save`` (optionally to a new step budget)."""
-        from dataclasses import replace
-
-        from .checkpoint import load_checkpoint
-
         ckpt = load_checkpoint(path, device="cpu")
         if "train.step" not in ckpt.extra:
             raise ValueError(f"{path} holds no training state (was it saved without the optimiser?)")
@@ -322,16 +260,3 @@ class Trainer:
         trainer.load_resume_state(ckpt.extra)
         trainer.history = list(ckpt.summary.get("history", []))
         return trainer
-
-
-def train(
-    config: TrainConfig,
-    out: str | Path | None = None,
-    callback: Callable[[StepInfo], bool | None] | None = None,
-    progress: bool = False,
-    device: str | torch.device | None = None,
-) -> tuple[MaskedAutoencoder, dict]:
-    """Train a model from scratch; write it to ``out`` if given. Returns (model, summary)."""
-    trainer = Trainer(config, device)
-    summary = trainer.run(callback=callback, progress=progress, checkpoint_path=out)
-    return trainer.model, summary
