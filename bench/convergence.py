@@ -16,6 +16,11 @@ The rule was written before the run that it judges:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
 import argparse
 import json
 import statistics

@@ -1,6 +1,6 @@
 """Sensitivity of the shape probe to the probe protocol, on the shipped checkpoints.
 
-The project's protocol (fixed before results; README) is a *standardised* logistic regression on
+The project's protocol (fixed before results; docs/protocols.md) is a *standardised* logistic regression on
 mean-pooled features of the unmasked image. This script reports it beside other protocols, as a
 sensitivity check only: unstandardised features (as the issue's feasibility run used), the cls token
 instead of mean pooling, and the same model at random initialisation (what the probe gets for free).

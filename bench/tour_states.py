@@ -9,6 +9,11 @@ are re-found whenever the shipped models change (tests/test_reconstruct_view.py 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
 import numpy as np
 
 from toymae.catalog import CHECKPOINT_DIR

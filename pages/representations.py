@@ -75,7 +75,13 @@ def view_for(name: str, protocol: str) -> tuple[RepresentationView, list[str]]:
         return view, _hover_labels(view.test)
 
 
-names = [n for n, m in models.items() if dataset_name(m.checkpoint.train_config.data) == data] or list(models)
+names = [n for n, m in models.items() if dataset_name(m.checkpoint.train_config.data) == data]
+if not names:
+    st.info(
+        f"No model here was trained on the `{data}` dataset yet. Train one on the **Train** page "
+        f"(Dataset: {data}), or run `python -m toymae reproduce --data {data}`."
+    )
+    st.stop()
 prefix = "" if data == "default" else f"{data}-"
 default_left = st.session_state.get("model") if st.session_state.get("model") in names else None
 default_left = default_left or (f"{prefix}ratio0.6-dec1" if f"{prefix}ratio0.6-dec1" in names else names[0])

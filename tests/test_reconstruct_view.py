@@ -173,8 +173,8 @@ def test_each_try_this_link_opens_in_the_state_it_names(link):
             continue
         held = at.session_state[key]
         assert str(held) == value or (isinstance(held, float) and held == float(value)), (key, held, value)
-    if link.page == "":  # both Reconstruct links promise a hallucination
-        assert any("hallucinated" in m.value for m in at.markdown)
+    if link.page == "":  # the Reconstruct links promise a verdict
+        assert any(link.promise in m.value for m in at.markdown if "Verdict" in m.value)
     assert masks.from_text(CORNER_MASK, 8)[:4, :4].all() and masks.from_text(CORNER_MASK, 8).sum() == 16
     assert link.href().startswith(f"./{link.page}?")
 

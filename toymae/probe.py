@@ -1,6 +1,6 @@
 """Linear probes on encoder features: what do the representations know about the image's factors?
 
-Protocol (fixed before looking at any result, see README):
+Protocol (fixed before looking at any result, see docs/protocols.md):
 - features: the encoder on the full, unmasked image, mean-pooled over patch tokens (``inference.features``);
 - shape: standardised features -> logistic regression, fit on one split, scored on a held-out split;
 - position / size: standardised features -> linear regression, R^2 on the held-out split;
@@ -172,9 +172,9 @@ def probe_model(
     )
 
 
-# ------------------------------------------------------------------ other protocols (sensitivity only)
-# The README's numbers use the protocol above. These variants exist to show how much the answer
-# depends on the protocol (bench/probe_protocols.py, bench/search.py); never report them as ours.
+# ------------------------------------------------------------------ single-protocol helpers
+# For the sensitivity benchmarks (bench/probe_protocols.py, bench/search.py); the study's three
+# protocols, each beside the random init, are in toymae/study.py.
 def cls_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """The cls token of the encoder on the full image: (N, D)."""
     return extract_features(model, images, batch_size, pool="cls")
