@@ -44,6 +44,7 @@ class Variant:
     lr: float = 2e-3
     norm_pix: bool = False
     batch: int = 128
+    warmup: int | None = None  # None: 5% of the steps, at least 50 (the search's rule)
 
     @property
     def name(self) -> str:
@@ -72,7 +73,7 @@ class Variant:
             steps=self.steps,
             batch_size=self.batch,
             lr=self.lr,
-            warmup_steps=max(50, self.steps // 20),
+            warmup_steps=self.warmup if self.warmup is not None else max(50, self.steps // 20),
             eval_every=0,
         )
 
@@ -88,7 +89,8 @@ def variants() -> list[Variant]:
 
     # tier 0: the shipped reproduction's model and budget (toymae.reproduce.base_config)
     width = next(name for name, w in WIDTHS.items() if w == rp.REPRO_WIDTHS)
-    out = [Variant("g8", width, steps=rp.REPRO_STEPS, lr=rp.REPRO_LR, batch=rp.REPRO_BATCH)]
+    base = rp.base_config()
+    out = [Variant("g8", width, rp.REPRO_STEPS, rp.REPRO_LR, batch=rp.REPRO_BATCH, warmup=base.warmup_steps)]
     for steps in (1000, 3000):  # tier 1: the three grids, two budgets
         out += [Variant(g, steps=steps) for g in GRIDS]
     for w in ("w64", "w256"):  # tier 2: widths

@@ -7,7 +7,7 @@ import threading
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from toymae.catalog import load_manifest
+from toymae.catalog import load_manifest, load_results
 
 pytestmark = pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints in checkpoints/")
 PAGES = ["reconstruct", "hallucinations", "representations", "train", "reproduce"]
@@ -94,11 +94,23 @@ def test_hallucination_page_reacts_to_ratio():
     assert not at.exception and metric(at, "Hallucination rate") != a
 
 
-def test_representations_compare_two_models():
-    at = app("representations", rep_a="ratio0.6-dec1", rep_b="ratio0.6-dec4")
-    assert not at.exception
-    probes = [m.value for m in at.metric if m.label == "shape probe"]
-    assert len(probes) == 2 and all(0.0 <= float(v) <= 1.0 for v in probes)
+def test_representations_compare_two_models_beside_their_random_init():
+    at = app(
+        "representations",
+        rep_a="ratio0.6-dec1",
+        rep_b="ratio0.9-dec2",
+        rep_protocol="visible",
+        rep_labels="16",
+    )
+    assert not at.exception, [e.value for e in at.exception]
+    probes = [m for m in at.metric if m.label == "shape probe, 16 labels"]
+    assert len(probes) == 2
+    rows = {(r["mask_ratio"], r["decoder_depth"]): r for r in load_results()["table"]}
+    for shown, cell in zip(probes, [(0.6, 1), (0.9, 2)], strict=True):
+        recorded = rows[cell]["study"]["trained"]["visible"]["n16"]["mean"]
+        baseline = rows[cell]["study"]["random_init"]["visible"]["n16"]["mean"]
+        assert shown.value.startswith(f"{recorded:.3f}"), (shown.value, recorded)
+        assert shown.delta == f"{recorded - baseline:+.3f} vs random init {baseline:.3f}"
 
 
 def test_eight_sessions_at_once_do_not_leak_state():
