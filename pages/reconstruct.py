@@ -150,28 +150,19 @@ with c_img:
             if drawing is None:
                 drawing = make_shape("square", 0.5, 0.5, cfg.data).images[0, 0].numpy() > 0.5
             st.session_state["drawing"] = drawing
-        b1, b2, b3 = st.columns(3)
-        b1.button(
-            "Circle",
-            icon=":material/circle:",
-            on_click=_start_drawing,
-            args=("circle",),
-            help="Start from a circle",
+        starts = (
+            ("Circle", "circle", "circle"),
+            ("Square", "square", "square"),
+            ("Clear", "ink_eraser", None),
         )
-        b2.button(
-            "Square",
-            icon=":material/square:",
-            on_click=_start_drawing,
-            args=("square",),
-            help="Start from a square",
-        )
-        b3.button(
-            "Clear",
-            icon=":material/ink_eraser:",
-            on_click=_start_drawing,
-            args=(None,),
-            help="Start from nothing",
-        )
+        for col, (label, icon, shape) in zip(st.columns(3), starts, strict=True):
+            col.button(
+                label,
+                icon=f":material/{icon}:",
+                on_click=_start_drawing,
+                args=(shape,),
+                help=f"Start from {'a ' + shape if shape else 'nothing'}",
+            )
         image = torch.from_numpy(st.session_state["drawing"].astype(np.float32))[None, None]
     else:
         st.radio(

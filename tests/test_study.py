@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from toymae.data import DATASETS, ShapeWorldConfig, dataset, dataset_name, eval_set
-from toymae.model import MAEConfig, build_model
+from toymae.model import build_model
 from toymae.probe import extract_features
+from toymae.reproduce import base_config
 from toymae.study import (
     LABELS,
     PROTOCOLS,
@@ -20,10 +21,8 @@ from toymae.study import (
     verdicts,
 )
 
-CFG = MAEConfig(
-    image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
-)
-DATA = ShapeWorldConfig(image_size=16)
+QUICK = base_config(quick=True)  # the reproduction's tiny model: 16 px, widths 32/16
+CFG, DATA = QUICK.model, QUICK.data
 
 
 @pytest.fixture(scope="module")
