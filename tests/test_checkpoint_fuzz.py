@@ -12,6 +12,7 @@ import math
 import struct
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,8 @@ from toymae.checkpoint import (
     load_checkpoint_bytes,
 )
 from toymae.cli import main
-from toymae.data import ShapeWorldConfig
-from toymae.model import MAEConfig, build_model
-from toymae.train import TrainConfig
+from toymae.model import build_model
+from toymae.reproduce import base_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = settings(
@@ -41,20 +41,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-CONFIG = TrainConfig(
-    model=MAEConfig(
-        image_size=16,
-        patch_size=4,
-        embed_dim=16,
-        depth=1,
-        num_heads=2,
-        decoder_embed_dim=8,
-        decoder_depth=1,
-        decoder_num_heads=1,
-    ),
-    data=ShapeWorldConfig(image_size=16),
-    steps=10,
-)
+CONFIG = replace(base_config(quick=True), steps=10)  # the reproduction's tiny model: a small file
 MODEL = build_model(CONFIG.model, seed=0, device="cpu")
 SUMMARY = {"steps": 10, "final_loss": 0.1, "probe_acc": 0.9, "history": [{"step": 10, "probe_acc": 0.9}]}
 GOOD = checkpoint_bytes(MODEL, CONFIG, SUMMARY)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import ShapeBatch, ShapeWorldConfig, eval_set
-from .model import MaskedAutoencoder
+from .model import MaskedAutoencoder, build_model
 from .probe import pca_projection
-from .study import LABEL_BUDGETS, LABELS, metric_key, protocol_features, representation_study
+from .study import LABEL_BUDGETS, LABELS, metric_key, protocol_features, scores_from_features
 
 LIVE_IMAGES = 600  # per split, for models measured now (seconds on a laptop CPU)
 LIVE_DRAWS = 5
@@ -60,32 +60,34 @@ def representation_view(
     measuring; ``recorded_n_train``: the labelled images behind its "all"."""
     train = eval_set(LIVE_IMAGES, data, 0, "probe-train")
     test = eval_set(LIVE_IMAGES, data, 0, "probe-test")
-    points = pca_projection(
+    ftr, fte = (
+        protocol_features(model, train.images, protocol),
         protocol_features(model, test.images, protocol),
-        fit_on=protocol_features(model, train.images, protocol),
     )
+    points = pca_projection(fte, fit_on=ftr)  # the same features score the probe below: extracted once
     if recorded is not None and protocol in recorded.get("trained", {}):
         n = recorded["trained"][protocol]["n_all"]["n"]
+        trained, random_init = recorded["trained"][protocol], recorded["random_init"][protocol]
+        source = f"the reproduction's {n} seed(s) of this configuration, 95% CI over seeds"
         return RepresentationView(
-            protocol,
-            test,
-            points,
-            _scores(recorded["trained"][protocol]),
-            _scores(recorded["random_init"][protocol]),
-            recorded_n_train or 2000,
-            f"the reproduction's {n} seed(s) of this configuration, 95% CI over seeds",
+            protocol, test, points, _scores(trained), _scores(random_init), recorded_n_train or 2000, source
         )
-    study = representation_study(model, train, test, seed, (protocol,), draws=LIVE_DRAWS)
-
-    def single(scores: dict[str, float]) -> dict[str, Score]:
-        return {k: Score(scores[metric_key(k)], None) for k in (*LABELS, "pca2")}
-
+    untrained = build_model(model.config, seed, device=model.cls_token.device)
+    btr, bte = (
+        protocol_features(untrained, train.images, protocol),
+        protocol_features(untrained, test.images, protocol),
+    )
     return RepresentationView(
         protocol,
         test,
         points,
-        single(study["protocols"][protocol]),
-        single(study["random_init"][protocol]),
+        _single(scores_from_features(ftr, train, fte, test, LIVE_DRAWS)),
+        _single(scores_from_features(btr, train, bte, test, LIVE_DRAWS)),
         LIVE_IMAGES,
         f"measured now on {LIVE_IMAGES} + {LIVE_IMAGES} images (one model: no interval)",
     )
+
+
+def _single(scores: dict[str, float]) -> dict[str, Score]:
+    """One model's scores: no interval."""
+    return {k: Score(scores[metric_key(k)], None) for k in (*LABELS, "pca2")}
