@@ -7,6 +7,7 @@ The entry point routes (a shared sidebar with the model picker, and ``st.navigat
 import ctypes
 import ctypes.util
 import functools
+import os
 
 import streamlit as st
 
@@ -30,6 +31,7 @@ def release_free_memory() -> None:
     every session's script on its own thread: the memory behind one finished computation (a
     hallucination report's intermediate activations, ~130 MB) would stay in the server's resident
     size long after it was freed. Deployment tuning, so it lives here rather than in the library.
+    ``TOYMAE_MALLOC_TRIM=0`` turns it off (bench/app_memory.py --compare measures both).
     """
     libc = _libc()
     if libc is not None:
@@ -64,4 +66,5 @@ page = st.navigation(pages)
 try:
     page.run()
 finally:
-    release_free_memory()  # a page's freed intermediates would otherwise stay in this thread's arena
+    if os.environ.get("TOYMAE_MALLOC_TRIM", "1") != "0":
+        release_free_memory()  # a page's freed intermediates would otherwise stay in this thread's arena

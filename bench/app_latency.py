@@ -23,24 +23,21 @@ import torch  # noqa: E402
 from toymae import figures  # noqa: E402
 from toymae.catalog import CHECKPOINT_DIR, load_manifest  # noqa: E402
 from toymae.checkpoint import load_checkpoint  # noqa: E402
-from toymae.data import counterfactual  # noqa: E402
-from toymae.explore import make_shape, reconstruct_one, uncertainty_map  # noqa: E402
-from toymae.hallucination import score_reconstructions  # noqa: E402
+from toymae.explore import make_shape  # noqa: E402
+from toymae.images import masked_display  # noqa: E402
+from toymae.reconstruct_view import reconstruct_view  # noqa: E402
 
 
 def library_update(model, cfg, ratio: float, seed: int) -> None:
-    batch = make_shape("square", 0.4, 0.6, cfg.data)
-    rec = reconstruct_one(model, batch.images, None, ratio, seed)
-    score_reconstructions(
-        batch.images, counterfactual(batch), rec.reconstruction, rec.pixel_mask, cfg.model.patch_size
-    )
-    unc = uncertainty_map(model, batch.images, ratio, k=16, seed=seed)
-    figures.image_panels(
-        [rec.images[0, 0], rec.pixel_mask[0, 0], rec.reconstruction[0, 0], rec.pasted[0, 0]], "abcd"
-    )
-    g = cfg.model.grid_size
-    figures.patch_heatmap(rec.patch_error[0].reshape(g, g).numpy(), "err")
-    figures.patch_heatmap(unc, "unc")
+    """The Reconstruct page's work for one update: its library call and its figure builders."""
+    shape = make_shape("square", 0.4, 0.6, cfg.data)
+    view = reconstruct_view(model, shape.images, mask_ratio=ratio, seed=seed, shape=shape)
+    rec, grid = view.rec, cfg.model.grid_size
+    pictures = (rec.images, masked_display(rec), rec.reconstruction, rec.pasted)
+    for picture, edit_grid in zip(pictures, (None, grid, None, None), strict=True):
+        figures.image_panel(picture[0, 0].clamp(0, 1).numpy(), "panel", edit_grid)
+    figures.patch_heatmap(view.patch_error, "err", hidden=view.hidden)
+    figures.patch_heatmap(view.uncertainty, "unc", hidden=view.hidden)
 
 
 def main() -> None:
@@ -59,7 +56,7 @@ def main() -> None:
         library_update(model, cfg, 0.3 + 0.6 * (i % 2), i)
         times.append(time.perf_counter() - t)
     print(
-        f"library update (reconstruct + score + uncertainty x16 + 3 figures): "
+        f"library update (reconstruct_view: reconstruct + score + uncertainty x16; 6 figures): "
         f"median {1e3 * statistics.median(times):.1f} ms, max {1e3 * max(times):.1f} ms"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -30,13 +31,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(log_path: Path | None = None, timeout: float = 120) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Yield (base URL, server process); the server is stopped on exit."""
+def running_app(
+    log_path: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Yield (base URL, server process); the server is stopped on exit. ``env``: extra variables."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

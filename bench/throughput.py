@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.reference_mae import ReferenceMAE
 from toymae.data import ShapeWorldConfig, make_generator, sample
 from toymae.model import MAEConfig, MaskedAutoencoder
-from toymae.train import cpu_has_amx, resolve_precision
+from toymae.train import cpu_bf16_matmul, resolve_precision
 
 
 def training_flops_per_image(config: MAEConfig) -> float:
@@ -120,7 +120,7 @@ def main() -> None:
     peak16 = matmul_peak(torch.bfloat16)
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, AMX: {cpu_has_amx()}"
+        f"{torch.get_num_threads()} threads, bf16 matmul instructions: {cpu_bf16_matmul()}"
     )
     print(f"config: {cfg}")
     print(f"batch {args.batch}, {args.rounds} rounds x {args.steps} steps, median images/s")

@@ -8,7 +8,7 @@ import streamlit as st
 from pages._shared import ModelChoice, all_models, enter_page, require_model
 from toymae import figures
 from toymae.catalog import load_results
-from toymae.data import SHAPE_NAMES, eval_set
+from toymae.data import SHAPE_NAMES, dataset_name, eval_set
 from toymae.finite import NonFiniteOutputError
 from toymae.hallucination import HallucinationReport, evaluate_hallucination
 from toymae.images import grey_out
@@ -115,8 +115,9 @@ left.plotly_chart(
     key="by_visible",
 )
 results = load_results()
-if results:
-    rows = results["table"]
+data = dataset_name(choice.checkpoint.train_config.data)
+rows = (results.get("datasets") or {"default": results["table"]}).get(data) if results else None
+if rows:
     with right:
         sweep = st.segmented_control(
             "Sweep", ["mask ratio", "decoder depth"], default="mask ratio", key="h_sweep", bind="query-params"
@@ -136,12 +137,13 @@ if results:
                     ("halluc_rate_own", "at its training ratio"),
                     ("halluc_rate_common", f"at ratio {common:g}"),
                 ],
-                title=f"rate of the shipped models (mean ± std over {len(pick[0]['seeds'])} seeds)",
+                title=f"rate of the shipped {data} models (mean ± std over {len(pick[0]['seeds'])} seeds)",
                 y_title="rate",
             ),
             key="rate_sweep",
         )
 else:
     right.info(
-        "The rate against mask ratio and decoder depth appears here once `checkpoints/results.json` exists."
+        f"The rate against mask ratio and decoder depth appears here once `checkpoints/results.json` holds "
+        f"the reproduction on the `{data}` dataset (this model's)."
     )

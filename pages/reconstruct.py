@@ -9,10 +9,10 @@ import torch
 
 from pages._shared import enter_page, require_model
 from toymae import figures, masks
-from toymae.data import SHAPE_NAMES, counterfactual, make_generator, sample
-from toymae.explore import image_from_bytes, make_shape, reconstruct_one, uncertainty_map
-from toymae.hallucination import NO_TRUE_SHAPE, image_verdict, score_reconstructions
+from toymae.data import SHAPE_NAMES, make_generator, sample
+from toymae.explore import image_from_bytes, make_shape
 from toymae.images import masked_display
+from toymae.reconstruct_view import reconstruct_view
 from toymae.tour import TRY_THIS
 
 PANEL_HEIGHT = 236  # four square panels in a row of a 1366 px window, with the controls above them
@@ -124,7 +124,6 @@ with c_tool:
     tool = (tool or "Click").lower()
 
 batch = None
-true_shape = None
 with c_img:
     if source == "Upload":
         up = st.file_uploader(
@@ -180,7 +179,6 @@ with c_img:
             st.button("Random image", icon=":material/casino:", on_click=_randomise_image)
         batch = make_shape(st.session_state["shape"], st.session_state["x"], st.session_state["y"], cfg.data)
         image = batch.images
-        true_shape = st.session_state["shape"]
 
 with c_mask:
     if mode == "Draw":
@@ -221,56 +219,37 @@ with st.sidebar:
         )
 
 # ---------------------------------------------------------------- the four panels
-rec = reconstruct_one(model, image, user_mask, ratio, int(st.session_state.get("mseed", 0)))
-shown_mask = rec.mask[0].reshape(grid, grid).numpy() > 0.5
+view = reconstruct_view(
+    model, image, mask=user_mask, mask_ratio=ratio, seed=int(st.session_state.get("mseed", 0)), shape=batch
+)
+rec, shown_mask = view.rec, view.hidden
 st.session_state["shown_mask"] = shown_mask  # what an edit on the masked panel starts from
 masked = masked_display(rec)
-panels = st.columns(4)
-panels[0].plotly_chart(
-    figures.image_panel(
-        rec.images[0, 0].numpy(),
-        "original" + (" (click or drag to draw)" if source == "Draw" else ""),
-        edit_grid=side if source == "Draw" else None,
-        tool=tool,
-        height=PANEL_HEIGHT,
-    ),
-    key=_chart_key("draw_panel") if source == "Draw" else "original_panel",
-    on_select=_drawing_event if source == "Draw" else "ignore",
-    selection_mode=("points", "box", "lasso"),
-    config={"displayModeBar": False},
-)
-panels[1].plotly_chart(
-    figures.image_panel(masked[0, 0].numpy(), "masked", edit_grid=grid, tool=tool, height=PANEL_HEIGHT),
-    key=_chart_key("mask_panel"),
-    on_select=_mask_event,
-    selection_mode=("points", "box", "lasso"),
-    config={"displayModeBar": False},
-)
-panels[2].plotly_chart(
-    figures.image_panel(rec.reconstruction[0, 0].clamp(0, 1).numpy(), "reconstruction", height=PANEL_HEIGHT),
-    key="reconstruction_panel",
-    config={"displayModeBar": False},
-)
-panels[3].plotly_chart(
-    figures.image_panel(
-        rec.pasted[0, 0].clamp(0, 1).numpy(), "reconstruction + visible", height=PANEL_HEIGHT
-    ),
-    key="pasted_panel",
-    config={"displayModeBar": False},
-)
+drawn = source == "Draw"
+panel_specs = (  # picture, title, editable grid, widget key, selection callback
+    (rec.images, "original" + (" (click or drag to draw)" if drawn else ""), side if drawn else None,
+     _chart_key("draw_panel") if drawn else "original_panel", _drawing_event if drawn else "ignore"),
+    (masked, "masked", grid, _chart_key("mask_panel"), _mask_event),
+    (rec.reconstruction, "reconstruction", None, "reconstruction_panel", "ignore"),
+    (rec.pasted, "reconstruction + visible", None, "pasted_panel", "ignore"),
+)  # fmt: skip
+for col, (picture, title, edit_grid, key, on_select) in zip(st.columns(4), panel_specs, strict=True):
+    col.plotly_chart(
+        figures.image_panel(
+            picture[0, 0].clamp(0, 1).numpy(), title, edit_grid, tool if edit_grid else "click", PANEL_HEIGHT
+        ),
+        key=key,
+        on_select=on_select,
+        selection_mode=("points", "box", "lasso"),
+        config={"displayModeBar": False},
+    )
 
 # ---------------------------------------------------------------- the verdict
-if batch is not None:
-    h = score_reconstructions(
-        batch.images, counterfactual(batch), rec.reconstruction, rec.pixel_mask, cfg.model.patch_size
-    )
-    verdict = image_verdict(h, true_shape)
-else:
-    verdict = NO_TRUE_SHAPE
+verdict = view.verdict
 colour, icon = BADGES[verdict.label]
 score = "" if verdict.score is None else f" **score {verdict.score:.2f}** (over 0.5 = hallucinated) ·"
 st.markdown(f"**Verdict** :{colour}-badge[{icon} {verdict.label}]{score} {verdict.reason}")
-n_hidden = int(shown_mask.sum())
+n_hidden = view.n_hidden
 st.caption(
     f"**{n_hidden} of {grid * grid} patches hidden** ({n_hidden / (grid * grid):.0%}) · "
     f"loss on hidden patches {rec.loss:.4f}"
@@ -285,16 +264,12 @@ st.caption(
 # ---------------------------------------------------------------- below the fold: where it went wrong
 st.markdown("#### Where the reconstruction is wrong or unsure")
 e1, e2 = st.columns(2)
-err = rec.patch_error[0].reshape(grid, grid).numpy()
-e1.plotly_chart(figures.patch_heatmap(err, "per-patch error (hidden patches)", hidden=shown_mask), key="err")
-k = 16
-unc = uncertainty_map(model, image, min(ratio, 0.95), k=k, seed=int(st.session_state.get("mseed", 0)))
-e2.plotly_chart(
-    figures.patch_heatmap(
-        unc, f"uncertainty: pixel spread over {k} random masks at ratio {ratio:.2f}", hidden=shown_mask
-    ),
-    key="unc",
+e1.plotly_chart(
+    figures.patch_heatmap(view.patch_error, "per-patch error (hidden patches)", hidden=shown_mask), key="err"
 )
+k = view.uncertainty_masks
+title = f"uncertainty: pixel spread over {k} random masks at ratio {view.mask_ratio:.2f}"
+e2.plotly_chart(figures.patch_heatmap(view.uncertainty, title, hidden=shown_mask), key="unc")
 st.caption(
     "Grey = a patch visible under this mask: its pixels are copied from the input, so it has no error "
     "or uncertainty to show. Uncertainty is the standard deviation of 'reconstruction + visible' over "

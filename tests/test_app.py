@@ -163,3 +163,15 @@ def test_magic_is_off_so_concurrent_sessions_never_call_ast_parse():
 
     cfg = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert cfg["runner"]["magicEnabled"] is False
+
+
+@pytest.mark.parametrize("data", sorted((load_results() or {}).get("datasets", {})))
+def test_reproduce_page_shows_each_datasets_sweep_and_every_verdict(data):
+    at = app("reproduce", r_data=data)
+    assert not at.exception, [e.value for e in at.exception]
+    results = load_results()
+    runs = [r for r in results["runs"] if r["cell"].get("dataset", "default") == data]
+    assert any(f"{len(runs)} jobs on `{data}`" in c.value for c in at.caption)
+    # The verdict matrix has a column per dataset and protocol, whichever dataset is shown above it.
+    matrix = at.dataframe[0].value
+    assert {c.split(" · ")[0] for c in matrix.columns if " · " in c} == set(results["datasets"])

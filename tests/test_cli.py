@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -147,3 +148,23 @@ def test_pca_picture(trained, tmp_path, capsys):
     assert "PCA-2 acc" in capsys.readouterr().out
     img = Image.open(png)
     assert img.size == (2 * (360 + 16) + 16, 360 + 24 + 32)
+
+
+def test_pca_reports_each_model_beside_its_random_init(trained, tmp_path, capsys):
+    _, path = trained
+    assert main(["pca", path, "--n", "100", "--protocol", "visible", "--out", str(tmp_path / "p.png")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert re.search(r"PCA-2 acc 0\.\d{3} \(random init 0\.\d{3}\)", line), line
+
+
+def test_one_image_reconstruction_prints_the_verdict_and_refuses_mixed_flags(trained, tmp_path, capsys):
+    _, path = trained
+    png = str(tmp_path / "one.png")
+    assert main(["reconstruct", path, "--shape", "circle", "--x", "0.3", "--json", "--out", png]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] in ("faithful", "hallucinated", "undecidable") and out["n_patches"] == 64
+    assert out["n_hidden"] == 64 - int(64 * (1 - 0.6))  # the default model's training ratio
+    assert Image.open(png).size[1] == 32 * 4  # one row
+    assert main(["reconstruct", path, "--json", "--out", png]) == 2  # --json needs --shape
+    assert main(["reconstruct", path, "--shape", "square", "--mask", "ff" * 8, "--mask-ratio", "0.5"]) == 2
+    assert main(["reconstruct", path, "--shape", "square", "--mask", "abc"]) == 2

@@ -146,3 +146,32 @@ def test_pos_embed_distinguishes_positions():
 def test_features_reject_an_unknown_pooling(model):
     with pytest.raises(ValueError, match="pool"):
         features(model, imgs(2), pool="max")
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_cpu_attention_equals_pytorch_sdpa(padded):
+    """The explicit-matmul attention used on CPU computes what F.scaled_dot_product_attention does,
+    padded keys included."""
+    from torch.nn import functional as F
+
+    from toymae.model import Attention
+
+    gen = torch.Generator().manual_seed(3)
+    attn = Attention(32, 4)
+    x = torch.randn(5, 9, 32, generator=gen)
+    key_mask = None
+    if padded:
+        n_real = torch.tensor([9, 4, 1, 7, 2])
+        key_mask = (torch.arange(9)[None] < n_real[:, None]).view(5, 1, 1, 9)
+    q, k, v = attn.qkv(x).view(5, 9, 3, 4, 8).permute(2, 0, 3, 1, 4).unbind(0)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+    expected = attn.proj(expected.transpose(1, 2).reshape(5, 9, 32))
+    assert torch.allclose(attn(x, key_mask), expected, atol=1e-5)
+
+
+def test_the_dashboards_random_mask_is_the_models(model):
+    from toymae.masks import random_mask
+
+    for ratio, seed in ((0.6, 0), (0.25, 7), (0.9, 123)):
+        drawn = model.random_masking(1, ratio, torch.Generator().manual_seed(seed))
+        assert torch.equal(torch.from_numpy(random_mask(4, ratio, seed).reshape(1, -1)).float(), drawn)

@@ -1,12 +1,16 @@
 """The shipped models: they load, validate, and still score what the manifest records."""
 
+import json
+
 import pytest
 
 from toymae.catalog import CHECKPOINT_DIR, load_manifest, load_results
 from toymae.checkpoint import load_checkpoint
+from toymae.cli import main
 from toymae.data import eval_set
 from toymae.probe import probe_model
 from toymae.reproduce import blog_cells
+from toymae.tour import TRY_THIS
 
 MANIFEST = load_manifest()
 pytestmark = pytest.mark.skipif(not MANIFEST, reason="no shipped checkpoints")
@@ -51,10 +55,6 @@ def _entry(name: str) -> dict | None:
 @pytest.mark.skipif(_entry("ratio0.6-dec1") is None, reason="no shipped ratio0.6-dec1 model")
 def test_cli_probe_on_fresh_images_agrees_with_the_shipped_study_within_0_03(capsys):
     """The representation study is a property of the model, not of one evaluation set."""
-    import json
-
-    from toymae.cli import main
-
     entry = _entry("ratio0.6-dec1")
     assert main(["probe", str(CHECKPOINT_DIR / entry["file"]), "--data-seed", "777123", "--json"]) == 0
     fresh = json.loads(capsys.readouterr().out)
@@ -75,3 +75,22 @@ def test_cli_probe_on_fresh_images_agrees_with_the_shipped_study_within_0_03(cap
                     got,
                     value,
                 )
+
+
+@pytest.mark.skipif(_entry("ratio0.6-dec1") is None, reason="no shipped ratio0.6-dec1 model")
+@pytest.mark.parametrize("link", [t for t in TRY_THIS if t.page == "" and "mseed" in t.params])
+def test_cli_one_image_mode_gives_the_verdict_the_try_this_link_promises(link, tmp_path, capsys):
+    """``reconstruct --shape`` runs the Reconstruct page's own call: the landing link's state (a
+    hallucinated square corner) comes out the same from the terminal."""
+    p = link.params
+    entry = _entry(p["model"])
+    image = ["reconstruct", str(CHECKPOINT_DIR / entry["file"]), "--shape", p["shape"]]
+    image += ["--x", p["x"], "--y", p["y"]]
+    random = ["--mask-ratio", p["ratio"], "--seed", p["mseed"]]
+    assert main([*image, *random, "--json", "--out", str(tmp_path / "one.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == link.promise and out["score"] > 0.5
+    # The printed mask, passed back as a drawn mask, reproduces the same reconstruction.
+    again = [*image, "--mask", out["mask"], "--json", "--out", str(tmp_path / "two.png")]
+    assert main(again) == 0
+    assert json.loads(capsys.readouterr().out)["loss_hidden"] == pytest.approx(out["loss_hidden"], abs=1e-6)

@@ -191,12 +191,66 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     ckpt = _load(args.checkpoint, args.device)
     if args.mask_ratio is not None and not 0 <= args.mask_ratio < 1:
         raise UsageError(f"--mask-ratio must be in [0, 1), got {args.mask_ratio}")
+    if args.shape is not None:
+        return _reconstruct_one(ckpt, args)
+    if given := [f for f in ("mask", "x", "y", "json") if getattr(args, f) not in (None, False)]:
+        raise UsageError(f"--{given[0]} needs --shape (one image)")
     batch = eval_set(args.n, ckpt.train_config.data, args.data_seed, "show")
     gen = torch.Generator().manual_seed(args.seed)
     rec = reconstruct(ckpt.model, batch.images, mask_ratio=args.mask_ratio, generator=gen)
     path = save_reconstruction_grid(rec, args.out, scale=args.scale)
     print(f"wrote {path} ({args.n} rows: original | masked | reconstruction | reconstruction + visible)")
     print(f"loss on hidden patches: {rec.loss:.4f}")
+    return 0
+
+
+def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
+    """One ShapeWorld image, as the Reconstruct page shows it (same call, same verdict)."""
+    from . import masks
+    from .explore import make_shape
+    from .images import save_reconstruction_grid
+    from .reconstruct_view import reconstruct_view
+
+    m = ckpt.train_config.model
+    drawn = None
+    if args.mask is not None and args.mask_ratio is not None:
+        raise UsageError("--mask draws the mask: leave out --mask-ratio")
+    args.x = 0.5 if args.x is None else args.x
+    args.y = 0.5 if args.y is None else args.y
+    if args.mask is not None:
+        drawn = masks.from_text(args.mask, m.grid_size)
+        if drawn is None:
+            raise UsageError(
+                f"--mask must be the hex text of a {m.grid_size}x{m.grid_size} mask (the dashboard's "
+                "mask= URL value)"
+            )
+    for name, v in (("--x", args.x), ("--y", args.y)):
+        if not 0 <= v <= 1:
+            raise UsageError(f"{name} must be in [0, 1], got {v}")
+    shape = make_shape(args.shape, args.x, args.y, ckpt.train_config.data)
+    ratio = m.mask_ratio if args.mask_ratio is None else args.mask_ratio
+    view = reconstruct_view(
+        ckpt.model, shape.images, mask=drawn, mask_ratio=ratio, seed=args.seed, shape=shape
+    )
+    path = save_reconstruction_grid(view.rec, args.out, scale=args.scale)
+    v = view.verdict
+    out = {
+        "verdict": v.label,
+        "score": v.score,
+        "reason": v.reason,
+        "n_hidden": view.n_hidden,
+        "n_patches": m.num_patches,
+        "loss_hidden": view.rec.loss,
+        "mask": masks.to_text(view.hidden),
+        "png": str(path),
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    score = "" if v.score is None else f" (score {v.score:.2f})"
+    print(f"{args.shape} at ({args.x:g}, {args.y:g}): {v.label}{score}: {v.reason}")
+    print(f"{view.n_hidden} of {m.num_patches} patches hidden; loss on hidden patches {view.rec.loss:.4f}")
+    print(f"wrote {path} (original | masked | reconstruction | reconstruction + visible); mask={out['mask']}")
     return 0
 
 
@@ -317,24 +371,29 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_pca(args: argparse.Namespace) -> int:
-    from .data import eval_set
     from .images import pca_panels_png
-    from .probe import extract_features, pca2_accuracy, pca_projection
+    from .representation_view import representation_view
 
     panels = []
     for path in args.checkpoints:
         ckpt = _load(path, args.device)
-        data = ckpt.train_config.data
-        train = eval_set(args.n, data, args.data_seed, "probe-train")
-        test = eval_set(args.n, data, args.data_seed, "probe-test")
-        ftr, fte = extract_features(ckpt.model, train.images), extract_features(ckpt.model, test.images)
-        acc = pca2_accuracy(ftr, train.shape.numpy(), fte, test.shape.numpy())
-        m = ckpt.train_config.model
-        title = f"{Path(path).stem}: ratio {m.mask_ratio:g}, decoder {m.decoder_depth} - PCA-2 acc {acc:.3f}"
-        panels.append((title, pca_projection(fte, fit_on=ftr), test.shape.numpy()))
+        cfg = ckpt.train_config
+        view = representation_view(
+            ckpt.model, cfg.data, cfg.seed, args.protocol, n=args.n, data_seed=args.data_seed
+        )
+        pca, rand = view.trained["pca2"].mean, view.random_init["pca2"].mean
+        m = cfg.model
+        title = (
+            f"{Path(path).stem}: ratio {m.mask_ratio:g}, decoder {m.decoder_depth} - PCA-2 acc {pca:.3f} "
+            f"(random init {rand:.3f})"
+        )
+        panels.append((title, view.points, view.test.shape.numpy()))
         print(title)
     pca_panels_png(panels, args.out)
-    print(f"wrote {args.out} (held-out features on the train split's first two PCs; blue circle, red square)")
+    print(
+        f"wrote {args.out} ({args.protocol} features of held-out images on the train split's first two "
+        "PCs; blue circle, red square)"
+    )
     return 0
 
 
@@ -364,7 +423,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import DATASETS
+    from .data import DATASETS, SHAPE_NAMES
+    from .study import PROTOCOLS
 
     parser = _Parser(prog="toymae", description="A toy masked autoencoder on ShapeWorld.")
     parser.add_argument("--version", action="version", version=f"toymae {__version__}")
@@ -386,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--protocol",
-        choices=("mean", "cls", "visible", "all"),
+        choices=(*PROTOCOLS, "all"),
         default="all",
         help="feature protocol for the readable view (--json reports every protocol)",
     )
@@ -407,6 +467,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_positive_int, default=8, help="number of images (rows)")
     p.add_argument("--scale", type=_positive_int, default=4, help="pixel upscaling in the PNG")
     p.add_argument("--out", default="reconstruction.png")
+    p.add_argument(
+        "--shape", choices=SHAPE_NAMES, help="one image of this shape (as the dashboard); prints its verdict"
+    )
+    p.add_argument("--x", type=float, help="with --shape: centre x (0-1; default 0.5)")
+    p.add_argument("--y", type=float, help="with --shape: centre y, downwards (default 0.5)")
+    p.add_argument("--mask", metavar="HEX", help="with --shape: a drawn mask (URL mask= value)")
+    p.add_argument("--json", action="store_true", help="with --shape: print one JSON object")
     _add_device(p)
     p.set_defaults(func=cmd_reconstruct)
 
@@ -468,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--n", type=_positive_int, default=600, help="images per split")
     p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--protocol", choices=PROTOCOLS, default="mean", help="features (see probe --help)")
     p.add_argument("--out", default="pca.png")
     _add_device(p)
     p.set_defaults(func=cmd_pca)

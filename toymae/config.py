@@ -115,8 +115,8 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = leave torch's default
     eval_every: int = 250  # steps between evaluations (0 = only at the end)
     eval_size: int = 512  # images per probe split and for the held-out loss
-    # "auto": bf16 autocast where the hardware multiplies bf16 fast (CUDA, or a CPU with AMX),
-    # fp32 elsewhere. The resolved choice is recorded in the run's summary.
+    # "auto": bf16 autocast where the hardware multiplies bf16 natively (CUDA, or a CPU with AMX or
+    # AVX512-BF16), fp32 elsewhere. The resolved choice is recorded in the run's summary.
     precision: str = "auto"
 
     def __post_init__(self) -> None:

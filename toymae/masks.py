@@ -10,18 +10,15 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from .model import random_patch_mask
+
 PRESETS = ("random", "block", "left half", "right half", "top half", "bottom half", "invert", "clear")
 
 
 def random_mask(grid: int, ratio: float, seed: int) -> np.ndarray:
-    """The same mask the model's ``random_masking`` draws for a generator seeded with ``seed``."""
-    L = grid * grid
-    len_keep = int(L * (1 - ratio))
-    noise = torch.rand(1, L, generator=torch.Generator().manual_seed(seed))
-    ids = torch.argsort(noise, dim=1)[0, len_keep:]
-    mask = np.zeros(L, dtype=bool)
-    mask[ids.numpy()] = True
-    return mask.reshape(grid, grid)
+    """The mask the model's ``random_masking`` draws for a generator seeded with ``seed``."""
+    mask = random_patch_mask(1, grid * grid, ratio, torch.Generator().manual_seed(seed))
+    return mask[0].numpy().astype(bool).reshape(grid, grid)
 
 
 def preset_mask(

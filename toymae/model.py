@@ -38,6 +38,25 @@ def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:
     return emb.float()
 
 
+def random_patch_mask(
+    batch_size: int, num_patches: int, mask_ratio: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The reference's masking by argsort of uniform noise: (B, L) float, 1 = hidden, keeping
+    int(L * (1 - mask_ratio)) patches of each image."""
+    len_keep = int(num_patches * (1 - mask_ratio))
+    noise = torch.rand(batch_size, num_patches, generator=generator)  # (B, L) on the generator's device
+    ids_shuffle = torch.argsort(noise, dim=1)  # ascending: the first len_keep are kept
+    mask = torch.ones(batch_size, num_patches)
+    mask[:, :len_keep] = 0
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    return torch.gather(mask, 1, ids_restore)  # (B, L)
+
+
+# Up to this many tokens (the project's models have at most 257) CPU attention is explicit matmuls;
+# longer sequences use PyTorch's fused kernel, which never builds the (N, N) matrix.
+EXPLICIT_ATTENTION_MAX_TOKENS = 512
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -50,13 +69,13 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, D // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, D/heads)
         # key_mask: (B, 1, 1, N) boolean, True = may be attended to. None: every key is real.
-        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
-            # Under bf16 autocast the linears gain (AMX), but CPU flash attention's bf16 backward is
-            # ~10x slower than fp32 at these sizes: attend in fp32.
-            with torch.autocast("cpu", enabled=False):
-                x = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=key_mask).to(
-                    q.dtype
-                )
+        if x.device.type == "cpu" and N <= EXPLICIT_ATTENTION_MAX_TOKENS:
+            # At these sizes explicit matmuls beat CPU flash attention (~1.2x in fp32), and under bf16
+            # autocast by far more: its bf16 backward is slow. Softmax in fp32, as CUDA autocast does.
+            attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N)
+            if key_mask is not None:
+                attn = attn.masked_fill(~key_mask, float("-inf"))
+            x = attn.float().softmax(dim=-1).to(v.dtype) @ v  # (B, heads, N, D/heads)
         else:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
         return self.proj(x.transpose(1, 2).reshape(B, N, D))
@@ -170,15 +189,8 @@ class MaskedAutoencoder(nn.Module):
         mask_ratio: float,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """A random mask hiding round(L * mask_ratio) patches per image, by argsort of noise: (B, L)."""
-        L = self.config.num_patches
-        len_keep = int(L * (1 - mask_ratio))
-        noise = torch.rand(batch_size, L, generator=generator)  # (B, L) on the generator's device
-        ids_shuffle = torch.argsort(noise, dim=1)  # ascending: the first len_keep are kept
-        mask = torch.ones(batch_size, L)
-        mask[:, :len_keep] = 0
-        ids_restore = torch.argsort(ids_shuffle, dim=1)
-        return torch.gather(mask, 1, ids_restore)  # (B, L), 1 = hidden
+        """A random mask hiding L - int(L * (1 - mask_ratio)) patches per image: (B, L), 1 = hidden."""
+        return random_patch_mask(batch_size, self.config.num_patches, mask_ratio, generator)
 
     def encode_visible(
         self, imgs: torch.Tensor, mask: torch.Tensor

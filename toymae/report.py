@@ -208,7 +208,13 @@ def training_summary(runs: list[dict]) -> str:
     )
     if not same:
         text += " (the runs differ in width or budget: see results.json)"
-    return text + f"; training {seconds[0]:.0f}–{seconds[-1]:.0f} s a run"
+    precisions = sorted({r.get("precision", "fp32") for r in runs})
+    return text + f"; {' and '.join(precisions)}; training {seconds[0]:.0f}–{seconds[-1]:.0f} s a run"
+
+
+def runs_of(results: list[dict], dataset: str) -> list[dict]:
+    """The runs (one per job) trained on the named dataset."""
+    return [r for r in results if r["cell"].get("dataset", "default") == dataset]
 
 
 def split_by_dataset(rows: list[dict]) -> dict[str, list[dict]]:
@@ -233,9 +239,10 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
         "verdicts": verdict_list,
         "runs": results,
     }
-    md = f"# toymae reproduction\n\n`{meta['command']}`\n\nModels: {training_summary(results)}.\n\n"
+    md = f"# toymae reproduction\n\n`{meta['command']}`\n\n"
     for name, rs in by_dataset.items():
-        md += f"## Dataset `{name}`\n\n" + markdown_tables(rs) + "\n"
+        models = training_summary(runs_of(results, name))
+        md += f"## Dataset `{name}`\n\nModels: {models}.\n\n" + markdown_tables(rs) + "\n"
         if name == "default":
             md += findings_markdown(rs) + "\n"
     md += "## The blog's claims, per feature protocol and label budget\n\n" + verdict_markdown(verdict_list)

@@ -54,21 +54,24 @@ def representation_view(
     protocol: str,
     recorded: dict | None = None,
     recorded_n_train: int | None = None,
+    n: int = LIVE_IMAGES,
+    data_seed: int = 0,
 ) -> RepresentationView:
-    """The view of ``model`` (pretrained from ``seed``) under ``protocol``. ``recorded``: a cell's
-    aggregated study from the reproduction (``toymae.study.aggregate_study``), used instead of
-    measuring; ``recorded_n_train``: the labelled images behind its "all"."""
-    train = eval_set(LIVE_IMAGES, data, 0, "probe-train")
-    test = eval_set(LIVE_IMAGES, data, 0, "probe-test")
+    """The view of ``model`` (pretrained from ``seed``) under ``protocol``, on ``n`` + ``n`` held-out
+    images. ``recorded``: a cell's aggregated study from the reproduction
+    (``toymae.study.aggregate_study``), used instead of measuring; ``recorded_n_train``: the labelled
+    images behind its "all". The Representations page and ``python -m toymae pca`` call this."""
+    train = eval_set(n, data, data_seed, "probe-train")
+    test = eval_set(n, data, data_seed, "probe-test")
     ftr, fte = (
         protocol_features(model, train.images, protocol),
         protocol_features(model, test.images, protocol),
     )
     points = pca_projection(fte, fit_on=ftr)  # the same features score the probe below: extracted once
     if recorded is not None and protocol in recorded.get("trained", {}):
-        n = recorded["trained"][protocol]["n_all"]["n"]
+        n_seeds = recorded["trained"][protocol]["n_all"]["n"]
         trained, random_init = recorded["trained"][protocol], recorded["random_init"][protocol]
-        source = f"the reproduction's {n} seed(s) of this configuration, 95% CI over seeds"
+        source = f"the reproduction's {n_seeds} seed(s) of this configuration, 95% CI over seeds"
         return RepresentationView(
             protocol, test, points, _scores(trained), _scores(random_init), recorded_n_train or 2000, source
         )
@@ -83,8 +86,8 @@ def representation_view(
         points,
         _single(scores_from_features(ftr, train, fte, test, LIVE_DRAWS)),
         _single(scores_from_features(btr, train, bte, test, LIVE_DRAWS)),
-        LIVE_IMAGES,
-        f"measured now on {LIVE_IMAGES} + {LIVE_IMAGES} images (one model: no interval)",
+        n,
+        f"measured now on {n} + {n} images (one model: no interval)",
     )
 
 
