@@ -13,11 +13,10 @@ from pages._shared import (
     require_model,
 )
 from toymae import figures
-from toymae.catalog import cell_row, load_results
-from toymae.data import DATASETS, SHAPE_NAMES, ShapeBatch, dataset_name
-from toymae.images import text_thumbnail
+from toymae.catalog import load_results
+from toymae.data import DATASETS, SHAPE_NAMES, dataset_name
 from toymae.inference import reconstruct
-from toymae.representation_view import RepresentationView, representation_view
+from toymae.representation_view import RepresentationView, checkpoint_view
 from toymae.study import LABELS, PROTOCOLS
 
 enter_page()
@@ -41,38 +40,21 @@ data, protocol, labels = data or "default", protocol or "mean", labels or "all"
 results = load_results()
 
 
-def _hover_labels(b: ShapeBatch) -> list[str]:
-    """Factors and a small text picture of each point's image (plotly hovers show no images)."""
-    return [
-        f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}<br>"
-        + text_thumbnail(img, max_cols=16)
-        for s, x, y, z, img in zip(b.shape, b.cx, b.cy, b.size, b.images, strict=True)
-    ]
-
-
-def _view(m: ModelChoice, protocol: str) -> RepresentationView:
-    ckpt = m.checkpoint
-    cfg = ckpt.train_config
-    recorded = None
-    if m.origin == "shipped":
-        row = cell_row(results, dataset_name(cfg.data), cfg.model.mask_ratio, cfg.model.decoder_depth)
-        recorded = row.get("study") if row else None
-    n_train = results["runs"][0]["eval"]["probe_train"] if results and results.get("runs") else None
-    return representation_view(ckpt.model, cfg.data, cfg.seed, protocol, recorded, n_train)
+def _view(m: ModelChoice, protocol: str) -> tuple[RepresentationView, list[str]]:
+    view = checkpoint_view(m.checkpoint, protocol, results if m.origin == "shipped" else None)
+    return view, view.hover_labels()
 
 
 @st.cache_resource(max_entries=32, show_spinner="Extracting features…")
 def shipped_view(name: str, protocol: str) -> tuple[RepresentationView, list[str]]:
-    view = _view(models[name], protocol)
-    return view, _hover_labels(view.test)
+    return _view(models[name], protocol)
 
 
 def view_for(name: str, protocol: str) -> tuple[RepresentationView, list[str]]:
     if models[name].origin == "shipped":
         return shipped_view(name, protocol)
     with st.spinner("Probing the encoder and its random initialisation…"):
-        view = _view(models[name], protocol)
-        return view, _hover_labels(view.test)
+        return _view(models[name], protocol)
 
 
 names = [n for n, m in models.items() if dataset_name(m.checkpoint.train_config.data) == data]

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import ShapeBatch, ShapeWorldConfig, eval_set
+from .catalog import cell_row
+from .checkpoint import Checkpoint
+from .data import SHAPE_NAMES, ShapeBatch, ShapeWorldConfig, dataset_name, eval_set
+from .images import text_thumbnail
 from .model import MaskedAutoencoder, build_model
 from .probe import pca_projection
 from .study import LABEL_BUDGETS, LABELS, metric_key, protocol_features, scores_from_features
@@ -35,6 +38,16 @@ class RepresentationView:
     random_init: dict[str, Score]  # the same architecture at its seed's random initialisation
     n_train: int  # labelled images behind "all"
     source: str  # where the scores come from, in words
+
+    def hover_labels(self) -> list[str]:
+        """Each scatter point's factors and a small text picture of its image (plotly hovers show no
+        images)."""
+        b = self.test
+        return [
+            f"{SHAPE_NAMES[int(s)]} at ({float(x):.2f}, {float(y):.2f}), size {float(z):.2f}<br>"
+            + text_thumbnail(img, max_cols=16)
+            for s, x, y, z, img in zip(b.shape, b.cx, b.cy, b.size, b.images, strict=True)
+        ]
 
     def label_curve(self, which: str = "trained") -> tuple[list[int], list[float], list[float | None]]:
         """(labels, accuracy, CI) for a label-efficiency plot; "all" is placed at ``n_train``."""
@@ -89,6 +102,18 @@ def representation_view(
         n,
         f"measured now on {n} + {n} images (one model: no interval)",
     )
+
+
+def checkpoint_view(ckpt: Checkpoint, protocol: str, results: dict | None = None) -> RepresentationView:
+    """``representation_view`` of a loaded checkpoint. ``results``: the shipped reproduction's (pass
+    them for shipped models only): its recorded study of this configuration is shown."""
+    cfg = ckpt.train_config
+    recorded = n_train = None
+    if results:
+        row = cell_row(results, dataset_name(cfg.data), cfg.model.mask_ratio, cfg.model.decoder_depth)
+        recorded = row.get("study") if row else None
+        n_train = results["runs"][0]["eval"]["probe_train"] if results.get("runs") else None
+    return representation_view(ckpt.model, cfg.data, cfg.seed, protocol, recorded, n_train)
 
 
 def _single(scores: dict[str, float]) -> dict[str, Score]:
