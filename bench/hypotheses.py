@@ -30,7 +30,7 @@ from toymae.checkpoint import write_atomic  # noqa: E402
 from toymae.config import TrainConfig  # noqa: E402
 from toymae.report import aggregate  # noqa: E402
 from toymae.study import CLAIMS, format_number, verdicts  # noqa: E402
-from toymae.sweep import REPRO_STEPS, base_config, make_jobs, run_sweep  # noqa: E402
+from toymae.sweep import REPRO_STEPS, base_config, load_done, make_jobs, run_sweep  # noqa: E402
 
 DATASET = "varied"
 DEPTH_CELLS = ("ratio0.6-dec1", "ratio0.6-dec4")
@@ -68,7 +68,7 @@ def markdown(judged: list[dict]) -> str:
         "mean ± 95% CI over seeds, beside the same architecture at random init. Claims "
         f"(thresholds fixed before the runs): depth — {CLAIMS['depth']}; pca2 — {CLAIMS['pca2']}.",
         "",
-        "| hypothesis | seeds, precision | protocol | labels | depth 1 | depth 4 | claim holds |",
+        "| hypothesis | seeds (depth 1 / 4), precision | protocol | labels | depth 1 | depth 4 | holds |",
         "|---|---|---|---|---|---|---|",
     ]
     for h in judged:
@@ -77,7 +77,8 @@ def markdown(judged: list[dict]) -> str:
                 continue
             n = v["numbers"]
             lines.append(
-                f"| {h['hypothesis']} ({h['change']}) | {len(h['seeds'])}, {' and '.join(h['precision'])} | "
+                f"| {h['hypothesis']} ({h['change']}) | {n['depth 1']['seeds']} / {n['depth 4']['seeds']}, "
+                f"{' and '.join(h['precision'])} | "
                 f"{v['protocol']} | {v['labels']} | "
                 f"{format_number(n['depth 1'])} | {format_number(n['depth 4'])} | "
                 f"{'✓' if v['holds'] else '✗'} |"
@@ -91,6 +92,9 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(HYPOTHESES), help="comma-separated, in this order")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--write", metavar="DIR", help="write hypotheses.json and README.md here")
+    ap.add_argument(
+        "--finished-only", action="store_true", help="train nothing: judge the jobs already finished in --out"
+    )
     args = ap.parse_args()
     names = args.only.split(",")
     if unknown := set(names) - set(HYPOTHESES):
@@ -100,7 +104,13 @@ def main() -> None:
     for name in names:
         jobs = make_jobs(hypothesis_config(name), range(args.seeds), cells=cells)
         print(f"{name}: {HYPOTHESES[name][0]} ({len(jobs)} jobs)", file=sys.stderr, flush=True)
-        judged.append(judge(name, run_sweep(jobs, args.out)))
+        if args.finished_only:
+            done = load_done(Path(args.out), jobs)
+            if not done:
+                continue
+            judged.append(judge(name, [done[j.key] for j in jobs if j.key in done]))
+        else:
+            judged.append(judge(name, run_sweep(jobs, args.out)))
         if args.write:  # after every hypothesis: a stopped run keeps what it finished
             out = Path(args.write)
             out.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,16 @@ def test_toymae_has_no_import_cycle():
     graph = import_graph()
     assert {"model", "checkpoint", "train", "reproduce"} <= set(graph)  # the parser found the package
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_every_relative_link_in_the_docs_points_at_a_file():
+    """README.md and docs/*.md link to files that exist (anchors and web links are not checked)."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    broken = []
+    for md in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", md.read_text()):
+            if "://" not in target and not (md.parent / target).exists():
+                broken.append(f"{md.relative_to(root)} -> {target}")
+    assert not broken, broken

@@ -55,6 +55,18 @@ TRY_THIS: tuple[TryThis, ...] = (
         promise="16 labels",
     ),
     TryThis(
+        "harder data, where area is no shortcut: ratio 0.6 vs 0.9 beside random encoders",
+        "representations",
+        {
+            "rep_data": "varied",
+            "rep_a": "varied-ratio0.6-dec2",
+            "rep_b": "varied-ratio0.9-dec2",
+            "rep_protocol": "mean",
+            "rep_labels": "all",
+        },
+        promise="all labels",
+    ),
+    TryThis(
         "the worst hallucinations at mask ratio 0.8",
         "hallucinations",
         {"model": "ratio0.8-dec2", "h_ratio": "0.8"},
