@@ -83,6 +83,10 @@ def markdown(judged: list[dict]) -> str:
                 f"{format_number(n['depth 1'])} | {format_number(n['depth 4'])} | "
                 f"{'✓' if v['holds'] else '✗'} |"
             )
+    done = {h["hypothesis"] for h in judged}
+    missing = [f"`{n}` ({HYPOTHESES[n][0]})" for n in HYPOTHESES if n not in done]
+    if missing:
+        lines += ["", "Not run (no finished jobs): " + "; ".join(missing) + "."]
     return "\n".join(lines) + "\n"
 
 
