@@ -215,8 +215,8 @@ def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
     drawn = None
     if args.mask is not None and args.mask_ratio is not None:
         raise UsageError("--mask draws the mask: leave out --mask-ratio")
-    args.x = 0.5 if args.x is None else args.x
-    args.y = 0.5 if args.y is None else args.y
+    x = 0.5 if args.x is None else args.x
+    y = 0.5 if args.y is None else args.y
     if args.mask is not None:
         drawn = masks.from_text(args.mask, m.grid_size)
         if drawn is None:
@@ -224,14 +224,15 @@ def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
                 f"--mask must be the hex text of a {m.grid_size}x{m.grid_size} mask (the dashboard's "
                 "mask= URL value)"
             )
-    for name, v in (("--x", args.x), ("--y", args.y)):
+    for name, v in (("--x", x), ("--y", y)):
         if not 0 <= v <= 1:
             raise UsageError(f"{name} must be in [0, 1], got {v}")
-    shape = make_shape(args.shape, args.x, args.y, ckpt.train_config.data)
+    shape = make_shape(args.shape, x, y, ckpt.train_config.data)
     ratio = m.mask_ratio if args.mask_ratio is None else args.mask_ratio
     view = reconstruct_view(
-        ckpt.model, shape.images, mask=drawn, mask_ratio=ratio, seed=args.seed, shape=shape
-    )
+        ckpt.model, shape.images, mask=drawn, mask_ratio=ratio, seed=args.seed, shape=shape,
+        uncertainty_masks=0,  # the command draws no uncertainty map
+    )  # fmt: skip
     path = save_reconstruction_grid(view.rec, args.out, scale=args.scale)
     v = view.verdict
     out = {
@@ -248,7 +249,7 @@ def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     score = "" if v.score is None else f" (score {v.score:.2f})"
-    print(f"{args.shape} at ({args.x:g}, {args.y:g}): {v.label}{score}: {v.reason}")
+    print(f"{args.shape} at ({x:g}, {y:g}): {v.label}{score}: {v.reason}")
     print(f"{view.n_hidden} of {m.num_patches} patches hidden; loss on hidden patches {view.rec.loss:.4f}")
     print(f"wrote {path} (original | masked | reconstruction | reconstruction + visible); mask={out['mask']}")
     return 0

@@ -27,7 +27,8 @@ class ReconstructView:
     hidden: np.ndarray  # (grid, grid) bool, True = hidden: the mask actually used
     verdict: Verdict  # hallucinated / faithful / undecidable (NO_TRUE_SHAPE for drawn or uploaded images)
     patch_error: np.ndarray  # (grid, grid) mean squared error per patch
-    uncertainty: np.ndarray  # (H, W) pixel spread of "reconstruction + visible" over random masks
+    uncertainty: np.ndarray | None  # (H, W) pixel spread of "reconstruction + visible" over random
+    # masks; None when asked for 0 masks (the CLI prints no map)
     uncertainty_masks: int
     mask_ratio: float  # of the mask used (drawn masks: the fraction hidden)
 
@@ -63,7 +64,10 @@ def reconstruct_view(
         )
         verdict = image_verdict(scores, SHAPE_NAMES[int(shape.shape[0])])
     ratio = float(hidden.mean()) if mask is not None else mask_ratio
-    spread = uncertainty_map(model, image, min(ratio, MAX_UNCERTAINTY_RATIO), k=uncertainty_masks, seed=seed)
+    spread = None
+    if uncertainty_masks > 0:
+        spread_ratio = min(ratio, MAX_UNCERTAINTY_RATIO)
+        spread = uncertainty_map(model, image, spread_ratio, k=uncertainty_masks, seed=seed)
     return ReconstructView(
         rec=rec,
         hidden=hidden,
