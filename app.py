@@ -1,7 +1,7 @@
 """toymae dashboard: ``streamlit run app.py``.
 
 The entry point routes (a shared sidebar with the model picker, and ``st.navigation`` over
-``pages/``) and gives the memory a page freed back to the operating system after each run.
+``app_pages/``) and gives the memory a page freed back to the operating system after each run.
 """
 
 import ctypes
@@ -11,7 +11,7 @@ import os
 
 import streamlit as st
 
-from pages._shared import mark_entry, sidebar_model_picker
+from app_pages._shared import sidebar_model_picker
 
 
 @functools.cache
@@ -44,23 +44,27 @@ st.set_page_config(
 
 # Material icons, not emoji: a browser without an emoji font (Debian's Chromium) draws emoji as boxes.
 pages = [
-    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/grid_view:", default=True),  # at /
     st.Page(
-        "pages/hallucinations.py", title="Hallucinations", icon=":material/report:", url_path="hallucinations"
+        "app_pages/reconstruct.py", title="Reconstruct", icon=":material/grid_view:", default=True
+    ),  # at /
+    st.Page(
+        "app_pages/hallucinations.py",
+        title="Hallucinations",
+        icon=":material/report:",
+        url_path="hallucinations",
     ),
     st.Page(
-        "pages/representations.py",
+        "app_pages/representations.py",
         title="Representations",
         icon=":material/scatter_plot:",
         url_path="representations",
     ),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
-    st.Page("pages/reproduce.py", title="Reproduce", icon=":material/table_chart:", url_path="reproduce"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/reproduce.py", title="Reproduce", icon=":material/table_chart:", url_path="reproduce"),
 ]
 # Less padding than Streamlit's wide layout gives: at a 1366 x 768 window the Reconstruct page's
 # controls, its four panels and the verdict must fit on one screen. A style-only st.html takes no space.
 st.html("<style>.stMainBlockContainer { padding: 3rem 2rem 4rem 2rem; }</style>")
-mark_entry()
 sidebar_model_picker()
 page = st.navigation(pages)
 try:

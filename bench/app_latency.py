@@ -20,12 +20,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from toymae import figures  # noqa: E402
-from toymae.catalog import CHECKPOINT_DIR, load_manifest  # noqa: E402
+from toymae.app import figures  # noqa: E402
+from toymae.app.catalog import CHECKPOINT_DIR, load_manifest  # noqa: E402
+from toymae.app.explore import make_shape  # noqa: E402
+from toymae.app.images import masked_display  # noqa: E402
+from toymae.app.reconstruct_view import reconstruct_view  # noqa: E402
 from toymae.checkpoint import load_checkpoint  # noqa: E402
-from toymae.explore import make_shape  # noqa: E402
-from toymae.images import masked_display  # noqa: E402
-from toymae.reconstruct_view import reconstruct_view  # noqa: E402
 
 
 def library_update(model, cfg, ratio: float, seed: int) -> None:

@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from toymae.catalog import CHECKPOINT_DIR
+from toymae.app.catalog import CHECKPOINT_DIR
 from toymae.checkpoint import load_checkpoint
 from toymae.data import eval_set
-from toymae.hallucination import evaluate_hallucination
+from toymae.eval.hallucination import evaluate_hallucination
 
 
 def main() -> None:

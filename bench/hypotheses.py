@@ -3,7 +3,7 @@
 On the default dataset an untrained encoder already separates the shapes by area, so the depth claims
 are judged on ``varied`` (sizes 0.25-0.6, rotated squares). Each hypothesis retrains the two cells
 that decide them (mask ratio 0.6, decoder depth 1 and 4) with 3 seeds through the reproduction's
-jobs (resumable, same evaluation, same representation study) and applies ``toymae.study.verdicts``
+jobs (resumable, same evaluation, same representation study) and applies ``toymae.eval.study.verdicts``
 (thresholds written before any result): "depth 4 at least 0.1 below depth 1" and the PCA-2 claim,
 per feature protocol and label budget, each beside its random init.
 
@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toymae.blog import blog_cells  # noqa: E402
 from toymae.checkpoint import write_atomic  # noqa: E402
 from toymae.config import TrainConfig  # noqa: E402
-from toymae.report import aggregate  # noqa: E402
-from toymae.study import CLAIMS, format_number, verdicts  # noqa: E402
-from toymae.sweep import REPRO_STEPS, base_config, load_done, make_jobs, run_sweep  # noqa: E402
+from toymae.eval.study import CLAIMS, format_number, verdicts  # noqa: E402
+from toymae.reproduce.blog import blog_cells  # noqa: E402
+from toymae.reproduce.report import aggregate  # noqa: E402
+from toymae.reproduce.sweep import REPRO_STEPS, base_config, load_done, make_jobs, run_sweep  # noqa: E402
 
 DATASET = "varied"
 DEPTH_CELLS = ("ratio0.6-dec1", "ratio0.6-dec4")

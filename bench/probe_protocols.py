@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from toymae.catalog import CHECKPOINT_DIR, load_manifest
+from toymae.app.catalog import CHECKPOINT_DIR, load_manifest
 from toymae.checkpoint import load_checkpoint
 from toymae.data import eval_set
 from toymae.model import build_model

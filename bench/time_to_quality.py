@@ -43,7 +43,7 @@ from bench.reference_mae import ReferenceMAE  # noqa: E402
 from bench.throughput import matmul_peak, training_flops_per_image  # noqa: E402
 from toymae.config import TrainConfig  # noqa: E402
 from toymae.data import eval_set, make_generator, sample  # noqa: E402
-from toymae.sweep import EvalSpec, base_config  # noqa: E402
+from toymae.reproduce.sweep import EvalSpec, base_config  # noqa: E402
 from toymae.train import Trainer, cpu_bf16_matmul, lr_at  # noqa: E402
 
 CELL = {"mask_ratio": 0.6, "decoder_depth": 2}

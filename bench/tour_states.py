@@ -1,4 +1,4 @@
-"""Find the landing page's "try this" states on the shipped models (toymae/tour.py names them).
+"""Find the landing page's "try this" states on the shipped models (toymae/app/tour.py names them).
 
     python bench/tour_states.py
 
@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 import numpy as np
 
-from toymae.catalog import CHECKPOINT_DIR
+from toymae.app.catalog import CHECKPOINT_DIR
+from toymae.app.explore import make_shape, reconstruct_one
 from toymae.checkpoint import load_checkpoint
 from toymae.data import counterfactual
-from toymae.explore import make_shape, reconstruct_one
-from toymae.hallucination import image_verdict, score_reconstructions
+from toymae.eval.hallucination import image_verdict, score_reconstructions
 from toymae.masks import to_text
 
 

@@ -25,8 +25,8 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .config import MAEConfig, TrainConfig
-from .model import MaskedAutoencoder
+from toymae.config import MAEConfig, TrainConfig
+from toymae.model import MaskedAutoencoder
 
 FORMAT = "toymae-checkpoint"
 FORMAT_VERSION = "1"

@@ -14,7 +14,7 @@ import typing
 from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
-from . import __version__
+from toymae import __version__
 
 EXIT_USAGE = 2
 
@@ -55,8 +55,8 @@ def _add_dataclass_flags(group: argparse._ArgumentGroup, cls: type, skip: set[st
 
 
 def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
-    from .config import MAEConfig, TrainConfig
-    from .data import DATASETS, ShapeWorldConfig
+    from toymae.config import MAEConfig, TrainConfig
+    from toymae.data import DATASETS, ShapeWorldConfig
 
     parser.add_argument("--image-size", type=int, default=None, help="image side in pixels (default: 32)")
     parser.add_argument(
@@ -73,8 +73,8 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
 
 def train_config_from_args(args: argparse.Namespace, base=None):
     """Apply the flags the user gave on top of ``base`` (default: the default TrainConfig)."""
-    from .config import TrainConfig
-    from .data import dataset
+    from toymae.config import TrainConfig
+    from toymae.data import dataset
 
     base = base or TrainConfig()
     given = {k: v for k, v in vars(args).items() if v is not None}
@@ -96,7 +96,7 @@ def train_config_from_args(args: argparse.Namespace, base=None):
 
 # ------------------------------------------------------------------ commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import Trainer
+    from toymae.train import Trainer
 
     if args.resume:
         trainer = _wrap_checkpoint_errors(
@@ -126,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _wrap_checkpoint_errors(fn):
-    from .checkpoint import CheckpointError
+    from toymae.checkpoint import CheckpointError
 
     try:
         return fn()
@@ -136,8 +136,8 @@ def _wrap_checkpoint_errors(fn):
 
 def _load(path: str, device: str | None, run: bool = True):
     """Load a checkpoint; with ``run``, also refuse a model whose outputs are NaN or infinite."""
-    from .checkpoint import load_checkpoint
-    from .finite import NonFiniteOutputError, check_model_outputs
+    from toymae.checkpoint import load_checkpoint
+    from toymae.finite import NonFiniteOutputError, check_model_outputs
 
     ckpt = _wrap_checkpoint_errors(lambda: load_checkpoint(path, device))
     if run:
@@ -149,9 +149,9 @@ def _load(path: str, device: str | None, run: bool = True):
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from .data import eval_set
-    from .probe import probe_model
-    from .study import PROTOCOLS, metric_key, representation_study
+    from toymae.data import eval_set
+    from toymae.eval.study import PROTOCOLS, metric_key, representation_study
+    from toymae.probe import probe_model
 
     ckpt = _load(args.checkpoint, args.device)
     data_cfg = ckpt.train_config.data
@@ -184,9 +184,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import eval_set
-    from .images import save_reconstruction_grid
-    from .inference import reconstruct
+    from toymae.app.images import save_reconstruction_grid
+    from toymae.data import eval_set
+    from toymae.inference import reconstruct
 
     ckpt = _load(args.checkpoint, args.device)
     if args.mask_ratio is not None and not 0 <= args.mask_ratio < 1:
@@ -206,10 +206,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
     """One ShapeWorld image, as the Reconstruct page shows it (same call, same verdict)."""
-    from . import masks
-    from .explore import make_shape
-    from .images import save_reconstruction_grid
-    from .reconstruct_view import reconstruct_view
+    from toymae import masks
+    from toymae.app.explore import make_shape
+    from toymae.app.images import save_reconstruction_grid
+    from toymae.app.reconstruct_view import reconstruct_view
 
     m = ckpt.train_config.model
     drawn = None
@@ -256,8 +256,8 @@ def _reconstruct_one(ckpt, args: argparse.Namespace) -> int:
 
 
 def cmd_hallucinate(args: argparse.Namespace) -> int:
-    from .data import eval_set
-    from .hallucination import evaluate_hallucination
+    from toymae.data import eval_set
+    from toymae.eval.hallucination import evaluate_hallucination
 
     ckpt = _load(args.checkpoint, args.device)
     if not 0 <= args.mask_ratio < 1:
@@ -270,7 +270,7 @@ def cmd_hallucinate(args: argparse.Namespace) -> int:
     )
     summary = report.summary()
     if args.gallery:
-        from .images import save_hallucination_gallery
+        from toymae.app.images import save_hallucination_gallery
 
         save_hallucination_gallery(report, args.gallery, k=args.k)
     if args.json:
@@ -306,8 +306,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     import torch
 
-    from . import reproduce as rp
-    from .data import DATASETS
+    from toymae import reproduce as rp
+    from toymae.data import DATASETS
 
     datasets = args.data.split(",")
     if unknown := set(datasets) - set(DATASETS):
@@ -372,8 +372,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_pca(args: argparse.Namespace) -> int:
-    from .images import pca_panels_png
-    from .representation_view import representation_view
+    from toymae.app.images import pca_panels_png
+    from toymae.app.representation_view import representation_view
 
     panels = []
     for path in args.checkpoints:
@@ -399,7 +399,7 @@ def cmd_pca(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .model import count_parameters
+    from toymae.model import count_parameters
 
     ckpt = _load(args.checkpoint, None, run=False)  # prints the file, runs nothing
     summary = {k: v for k, v in ckpt.summary.items() if k != "history"}
@@ -424,8 +424,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import DATASETS, SHAPE_NAMES
-    from .study import PROTOCOLS
+    from toymae.data import DATASETS, SHAPE_NAMES
+    from toymae.eval.study import PROTOCOLS
 
     parser = _Parser(prog="toymae", description="A toy masked autoencoder on ShapeWorld.")
     parser.add_argument("--version", action="version", version=f"toymae {__version__}")
@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"toymae {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as e:
-        from .finite import NonFiniteOutputError  # here, not at the top: --help stays torch-free
+        from toymae.finite import NonFiniteOutputError  # here, not at the top: --help stays torch-free
 
         if not isinstance(e, NonFiniteOutputError):
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .data import ShapeWorldConfig
+from toymae.data import ShapeWorldConfig
 
 
 @dataclass(frozen=True)

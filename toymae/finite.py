@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from .data import ShapeWorldConfig, eval_set
-from .inference import features, reconstruct
-from .model import MaskedAutoencoder
+from toymae.data import ShapeWorldConfig, eval_set
+from toymae.inference import features, reconstruct
+from toymae.model import MaskedAutoencoder
 
 SMOKE_IMAGES = 8  # enough to catch weights that overflow on ordinary inputs, cheap at any model size
 

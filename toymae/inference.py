@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import MaskedAutoencoder
+from toymae.model import MaskedAutoencoder
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from .model import random_patch_mask
+from toymae.model import random_patch_mask
 
 PRESETS = ("random", "block", "left half", "right half", "top half", "bottom half", "invert", "clear")
 

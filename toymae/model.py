@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import MAEConfig
+from toymae.config import MAEConfig
 
 
 def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:

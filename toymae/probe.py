@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .data import ShapeBatch
-from .inference import features
-from .model import MaskedAutoencoder
+from toymae.data import ShapeBatch
+from toymae.inference import features
+from toymae.model import MaskedAutoencoder
 
 
 @dataclass
@@ -174,7 +174,7 @@ def probe_model(
 
 # ------------------------------------------------------------------ single-protocol helpers
 # For the sensitivity benchmarks (bench/probe_protocols.py, bench/search.py); the study's three
-# protocols, each beside the random init, are in toymae/study.py.
+# protocols, each beside the random init, are in toymae/eval/study.py.
 def cls_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """The cls token of the encoder on the full image: (N, D)."""
     return extract_features(model, images, batch_size, pool="cls")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .data import ShapeBatch, eval_set, make_generator, sample
-from .model import MaskedAutoencoder, build_model, default_device
-from .probe import probe_model
+from toymae.checkpoint import load_checkpoint, save_checkpoint
+from toymae.config import TrainConfig
+from toymae.data import ShapeBatch, eval_set, make_generator, sample
+from toymae.model import MaskedAutoencoder, build_model, default_device
+from toymae.probe import probe_model
 
 
 def cpu_bf16_matmul() -> str | None:
@@ -201,7 +201,7 @@ class Trainer:
         return summary
 
     def summary(self) -> dict:
-        from . import __version__
+        from toymae import __version__
 
         last = self.history[-1] if self.history else {}
         return {

@@ -1,0 +1,193 @@
+import csv
+import json
+
+import pytest
+
+from toymae import reproduce as rp
+from toymae.checkpoint import load_checkpoint
+from toymae.cli import main
+from toymae.reproduce import sweep
+
+TINY_EVAL = rp.EvalSpec(probe_train=64, probe_test=64, halluc_n=32)
+CELLS = [rp.Cell(0.6, 1), rp.Cell(0.9, 2)]
+
+
+def tiny_jobs(seeds=(0,)):
+    base = rp.base_config(quick=True)
+    from dataclasses import replace
+
+    return rp.make_jobs(replace(base, steps=8), seeds, cells=CELLS, eval_spec=TINY_EVAL, threads=1)
+
+
+def test_blog_cells_are_the_nine_configurations():
+    cells = rp.blog_cells()
+    assert len(cells) == 9 == len(set(cells))
+    assert {c.mask_ratio for c in cells if c.decoder_depth == 2} == set(rp.BLOG_MASK_RATIO)
+    assert {c.decoder_depth for c in cells if c.mask_ratio == 0.6} == set(rp.BLOG_DECODER_DEPTH)
+
+
+def test_job_keys_depend_on_config_and_seed_only():
+    a, b = tiny_jobs(seeds=(0, 1))[:2]
+    assert a.key != b.key
+    assert tiny_jobs()[0].key == a.key
+    from dataclasses import replace
+
+    assert replace(a, threads=2).key == a.key  # threads are how a job runs, not what it computes
+    assert replace(a, device="cuda").key == a.key  # so is the device
+
+
+def test_local_executor_hands_its_device_to_every_job(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sweep, "execute_job", lambda job: (seen.append(job.device), ({}, b""))[1])
+    list(rp.LocalExecutor(1, device="meta").run(tiny_jobs(seeds=(0, 1))))
+    assert seen == ["meta"] * 4
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["reproduce", "--quick", "--device", "cuda", "--out", "/nonexistent/x"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_interrupted_sweep_resumes_without_redoing_jobs(tmp_path, monkeypatch):
+    jobs = tiny_jobs(seeds=(0, 1))
+    calls = []
+    real = rp.execute_job
+
+    def counting(job):
+        calls.append(job.key)
+        return real(job)
+
+    monkeypatch.setattr(sweep, "execute_job", counting)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(job, result):
+        if len(calls) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        rp.run_sweep(jobs, tmp_path, rp.LocalExecutor(), on_result=kill_after_two)
+    finished = set(calls)
+    assert len(rp.load_done(tmp_path, jobs)) == 2
+    calls.clear()
+    results = rp.run_sweep(jobs, tmp_path, rp.LocalExecutor())
+    assert len(calls) == 2 and not finished & set(calls)  # only the two unfinished jobs ran
+    assert [r["key"] for r in results] == [j.key for j in jobs]
+    calls.clear()
+    rp.run_sweep(jobs, tmp_path, rp.LocalExecutor())
+    assert calls == []  # everything done: nothing reruns
+
+
+def test_dask_gives_the_same_results_as_local(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    jobs = tiny_jobs()
+    local = rp.run_sweep(jobs, tmp_path / "local", rp.LocalExecutor())
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = rp.run_sweep(jobs, tmp_path / "dask", rp.DaskExecutor(client=client, threads=1))
+    for a, b in zip(local, remote, strict=True):
+        assert a["key"] == b["key"]
+        for metric in ("probe_acc", "pca2_acc", "held_out_loss", "halluc_rate_common"):
+            assert a[metric] == b[metric], metric
+    for job in jobs:  # checkpoints came back to the output folder
+        assert load_checkpoint(rp.checkpoint_path(tmp_path / "dask", job)).train_config == job.config
+
+
+def test_reproduce_quick_writes_all_formats_and_ships(tmp_path, capsys):
+    out, ship = tmp_path / "out", tmp_path / "ckpts"
+    assert main(["reproduce", "--quick", "--seeds", "1", "--out", str(out), "--ship", str(ship)]) == 0
+    printed = capsys.readouterr().out
+    assert "Mask ratio (decoder depth 2)" in printed and "0.767" in printed  # blog numbers beside ours
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["runs"]) == 9 and len(data["table"]) == 9
+    assert data["meta"]["command"].startswith("python -m toymae reproduce --quick")
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 9 and {"probe_acc", "probe_acc_std", "halluc_rate_common"} <= set(rows[0])
+    md = (out / "results.md").read_text()
+    assert "| 0.9 | 0.767 |" in md and "Models: 16 px images in 4×4 patches" in md and "40 steps of 64" in md
+    manifest = json.loads((ship / "manifest.json").read_text())
+    assert len(manifest["checkpoints"]) == 9
+    entry = manifest["checkpoints"][0]
+    ckpt = load_checkpoint(ship / entry["file"])
+    assert ckpt.train_config.model.mask_ratio == entry["mask_ratio"]
+    assert ckpt.summary["probe_acc"] == entry["results"]["probe_acc"]
+
+
+def test_scheduler_that_is_not_there_is_a_clear_error(capsys):
+    pytest.importorskip("distributed")
+    code = main(["reproduce", "--quick", "--scheduler", "tcp://127.0.0.1:9", "--out", "/nonexistent/x"])
+    assert code == 2
+
+
+def blog_rows(changes: dict | None = None) -> list[dict]:
+    """The blog's nine probe accuracies as result rows, with a blog-like PCA picture."""
+    rows = [
+        {"mask_ratio": r, "decoder_depth": 2, "probe_acc": p, "pca2_acc": 0.6}
+        for r, p in rp.BLOG_MASK_RATIO.items()
+    ]
+    rows += [
+        {"mask_ratio": 0.6, "decoder_depth": d, "probe_acc": p, "pca2_acc": 0.95 if d == 1 else 0.6}
+        for d, p in rp.BLOG_DECODER_DEPTH.items()
+        if d != 2
+    ]
+    for (ratio, depth), value in (changes or {}).items():
+        next(r for r in rows if (r["mask_ratio"], r["decoder_depth"]) == (ratio, depth))["probe_acc"] = value
+    return rows
+
+
+def test_the_blogs_own_tables_pass_every_finding():
+    found = rp.check_findings(blog_rows())
+    assert [f.key for f in found] == ["F1", "F2", "F3"] and all(f.holds for f in found)
+    assert "0.6 -> 0.986" in found[0].detail
+
+
+def test_findings_fail_on_our_kind_of_table():
+    flat = blog_rows({(0.9, 2): 0.98, (0.6, 4): 0.985})  # no drop at 0.9, no depth effect
+    f1, f2, f3 = rp.check_findings(flat)
+    assert not f1.holds and not f2.holds and f3.holds
+    assert f1.margin < 0 and f2.margin < 0
+
+
+def test_a_best_ratio_outside_the_middle_fails_f1():
+    assert not rp.check_findings(blog_rows({(0.1, 2): 0.99}))[0].holds
+
+
+def test_findings_need_their_cells_and_appear_in_the_markdown():
+    rows = blog_rows()
+    assert rp.check_findings([r for r in rows if r["decoder_depth"] != 4]) is None
+    md = rp.findings_markdown(rows)
+    assert md.count("| yes |") == 3
+    assert "Not all cells" in rp.findings_markdown(rows[:2])
+
+
+def test_training_summary_names_the_model_and_budget_and_flags_mixed_runs():
+    from dataclasses import replace
+
+    base = rp.base_config()
+    jobs = rp.make_jobs(base, [0, 1])[:2]
+    runs = [{"config": j.config.to_dict(), "train_seconds": t} for j, t in zip(jobs, (40, 90), strict=True)]
+    text = rp.training_summary(runs)
+    assert f"{base.steps} steps of {base.batch_size} images" in text
+    assert f"encoder {base.model.depth} × {base.model.embed_dim} wide" in text and "40–90 s" in text
+    assert "differ" not in text
+    longer = {"config": replace(base, steps=base.steps * 2).to_dict(), "train_seconds": 1.0}
+    assert "differ" in rp.training_summary([*runs, longer])
+
+
+def test_one_seed_reports_a_mean_without_a_spread():
+    runs = [{"cell": {"mask_ratio": 0.6, "decoder_depth": 1}, "seed": 0, "probe_acc": 0.9}]
+    (row,) = rp.aggregate(runs)
+    assert row["probe_acc"] == 0.9 and row["probe_acc_std"] is None
+    assert rp.format_mean_std(0.9, None) == "0.900"
+    assert rp.format_mean_std(0.9, 0.0123) == "0.900 ± 0.012"
+    runs.append({**runs[0], "seed": 1, "probe_acc": 0.8})
+    assert rp.aggregate(runs)[0]["probe_acc_std"] == pytest.approx(0.0707, abs=1e-4)

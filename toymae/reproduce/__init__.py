@@ -1,0 +1,79 @@
+"""Reproduce the blog's two sweeps with several pretraining seeds, resumably, on one machine or Dask.
+
+One import for the whole reproduction, as the CLI, the pages and the benchmarks use it. The work is in
+``blog`` (the blog's numbers and cells), ``sweep`` (jobs, executors, the resumable sweep), ``report``
+(aggregates, findings, tables) and ``ship`` (copying the models that ship).
+"""
+
+from __future__ import annotations
+
+from toymae.reproduce.blog import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO, Cell, blog_cells
+from toymae.reproduce.report import (
+    METRICS,
+    Finding,
+    aggregate,
+    check_findings,
+    csv_text,
+    findings_markdown,
+    format_mean_std,
+    markdown_tables,
+    run_meta,
+    split_by_dataset,
+    training_summary,
+    write_reports,
+)
+from toymae.reproduce.ship import ship
+from toymae.reproduce.sweep import (
+    REPRO_BATCH,
+    REPRO_LR,
+    REPRO_STEPS,
+    REPRO_WIDTHS,
+    DaskExecutor,
+    EvalSpec,
+    Job,
+    LocalExecutor,
+    add_study,
+    base_config,
+    checkpoint_path,
+    execute_job,
+    load_done,
+    make_jobs,
+    result_path,
+    run_sweep,
+)
+
+__all__ = [
+    "BLOG_DECODER_DEPTH",
+    "BLOG_MASK_RATIO",
+    "METRICS",
+    "REPRO_BATCH",
+    "REPRO_LR",
+    "REPRO_STEPS",
+    "REPRO_WIDTHS",
+    "Cell",
+    "DaskExecutor",
+    "EvalSpec",
+    "Finding",
+    "Job",
+    "LocalExecutor",
+    "add_study",
+    "aggregate",
+    "base_config",
+    "blog_cells",
+    "check_findings",
+    "checkpoint_path",
+    "csv_text",
+    "execute_job",
+    "findings_markdown",
+    "format_mean_std",
+    "load_done",
+    "make_jobs",
+    "markdown_tables",
+    "result_path",
+    "run_meta",
+    "run_sweep",
+    "ship",
+    "split_by_dataset",
+    "training_summary",
+    "write_reports",
+]
