@@ -6,8 +6,8 @@ import streamlit as st
 
 from toymae.app import figures
 from toymae.app.catalog import load_convergence, load_results
-from toymae.eval.study import CLAIMS, verdict_table
-from toymae.reproduce.report import check_findings, markdown_tables, runs_of, training_summary
+from toymae.reproduce.claims import CLAIMS, MARK, verdict_markdown
+from toymae.reproduce.report import markdown_tables, runs_of, training_summary
 
 st.title("Reproduce the blog")
 results = load_results()
@@ -28,7 +28,7 @@ rows, runs = datasets[data], runs_of(results["runs"], data)
 n_seeds = min(len(r["seeds"]) for r in rows)
 minutes = sum(r["train_seconds"] for r in runs) / 60
 st.caption(
-    f"Each point: mean ± standard deviation over {n_seeds}+ pretraining seeds. Made by `{meta['command']}` "
+    f"Each point: mean ± 95% t interval over {n_seeds}+ pretraining seeds. Made by `{meta['command']}` "
     f"(toymae {meta['toymae_version']}, torch {meta['torch_version']}; {meta['executor']}; "
     f"{len(runs)} jobs on `{data}`, {minutes:.0f} min of training in all). "
     f"Models: {training_summary(runs)}."
@@ -55,49 +55,19 @@ c1, c2 = st.columns(2)
 ratio_fig, depth_fig = figures.blog_sweep_charts(rows, metrics, y_title, with_blog)
 c1.plotly_chart(ratio_fig, key="ratio_chart")
 c2.plotly_chart(depth_fig, key="depth_chart")
-st.markdown("#### Do the blog's findings reproduce?")
-found = check_findings(rows)
-if found is None:
-    st.info(
-        "These results lack a cell the checks need (ratio 0.9, ratios inside and outside 0.5-0.7, "
-        "depths 1 and 4)."
-    )
-else:
-    for f in found:
-        icon = ":green[:material/check_circle:]" if f.holds else ":red[:material/cancel:]"
-        st.markdown(
-            f"{icon} **{f.key}** — {f.claim}: {'reproduced' if f.holds else 'not reproduced'}. {f.detail}"
-        )
-    caveat = (
-        "On this dataset an untrained encoder already scores about 1.0 there (a square covers more "
-        "pixels than a circle), so the"
-        if data == "default"
-        else "These checks ignore the random-init baseline; the"
-    )
-    st.caption(
-        "Seed means under the mean-pooled probe with every label; thresholds written before the results. "
-        f"{caveat} matrix below repeats the claims under three protocols and four label budgets, each "
-        "beside the random init."
-    )
 st.markdown(markdown_tables(rows))
 
-st.markdown("#### The blog's representation claims, per feature protocol, label budget and dataset")
-verdict_list = results.get("verdicts", [])
+st.markdown("#### The blog's claims: paired by seed, three states, beside random init")
+verdict_list = [v for v in results.get("verdicts", []) if v.get("dataset") == data and "state" in v]
 if not verdict_list:
-    st.info("These results predate the representation study: rerun the reproduction to add it.")
+    st.info("These results predate the paired verdicts: rerun `python -m toymae reproduce --rejudge`.")
 else:
-    st.caption(
-        "✓ when the claim's threshold holds on the seed means **and** its favoured configuration beats "
-        "the same architecture at random initialisation (95% CI of the paired difference above zero). "
-        "Cells: the deciding accuracies; *rand*: the random-init baseline. The `varied` dataset draws "
-        "sizes from a range and rotates squares, so pixel area is no shortcut."
-    )
-    st.dataframe(verdict_table(verdict_list), hide_index=True)
-    with st.expander("Every verdict's numbers (mean ± 95% CI over seeds, random init, difference)"):
+    st.markdown(verdict_markdown(verdict_list))
+    with st.expander("Every verdict's numbers"):
         st.dataframe(
             [
-                {k: v[k] for k in ("dataset", "protocol", "labels")}
-                | {"claim": CLAIMS[v["claim"]], "holds": v["holds"], "numbers": v["summary"]}
+                {k: v[k] for k in ("protocol", "labels")}
+                | {"claim": CLAIMS[v["claim"]], "state": MARK[v["state"]], "numbers": v["summary"]}
                 for v in verdict_list
             ],
             hide_index=True,

@@ -99,6 +99,25 @@ def shape_probe_accuracy(
     return float(clf.score(test_x, test_y))
 
 
+CV_CS = (0.01, 0.1, 1.0, 10.0, 100.0)  # C grid for the cross-validated probe
+
+
+def cv_probe_accuracy(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> tuple[float, float]:
+    """(held-out accuracy, chosen C) of the standardised probe with C chosen by 5-fold
+    cross-validation on the labelled split alone (the test split never picks C)."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=list(CV_CS), cv=5, max_iter=2000))
+        clf.fit(train_x, train_y)
+    return float(clf.score(test_x, test_y)), float(clf[-1].C_[0])
+
+
 def regression_r2(
     train_x: np.ndarray, train_t: np.ndarray, test_x: np.ndarray, test_t: np.ndarray
 ) -> float | None:

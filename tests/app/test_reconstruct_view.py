@@ -3,7 +3,6 @@ and the Dockerfile the hosted demo is built from."""
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -16,11 +15,11 @@ from toymae.app import figures
 from toymae.app.catalog import load_manifest
 from toymae.app.explore import make_shape
 from toymae.app.tour import CORNER_MASK, TRY_THIS
-from toymae.data import ShapeWorldConfig, counterfactual
+from toymae.config import ShapeWorldConfig
+from toymae.data import counterfactual
 from toymae.eval.hallucination import (
     DEFAULT_MIN_PIXELS,
     NO_TRUE_SHAPE,
-    HallucinationScores,
     image_verdict,
     score_reconstructions,
 )
@@ -55,61 +54,56 @@ def test_a_click_flips_and_a_drag_hides_or_reveals():
 
 
 # ---------------------------------------------------------------- the verdict
-def _scores(n_disc: float, n_flip: float, min_pixels: int = DEFAULT_MIN_PIXELS) -> HallucinationScores:
-    decidable = n_disc >= min_pixels
-    score = n_flip / n_disc if decidable else math.nan
-    t = torch.tensor
-    return HallucinationScores(
-        score=t([score]),
-        decidable=t([decidable]),
-        hallucinated=t([decidable and score > 0.5]),
-        n_discriminative=t([n_disc]),
-        n_flipped=t([n_flip]),
-        patch_discriminative=torch.zeros(1, 4),
-        patch_flipped=torch.zeros(1, 4),
-        visible_object_fraction=t([0.5]),
-    )
-
-
-def test_verdict_for_a_square_drawn_round():
-    v = image_verdict(_scores(12, 9), "square")
-    assert v.label == "hallucinated" and v.score == pytest.approx(0.75)
-    assert v.reason == "9 of 12 hidden corner pixels drawn round"
-
-
-def test_verdict_for_a_faithful_circle_and_half_votes():
-    v = image_verdict(_scores(20, 4.5), "circle")
-    assert v.label == "faithful" and v.score == pytest.approx(0.225)
-    assert v.reason == "4.5 of 20 hidden corner pixels drawn square"
-
-
-def test_verdict_at_exactly_half_is_faithful_as_in_the_rate():
-    assert image_verdict(_scores(10, 5), "square").label == "faithful"  # score > 0.5 is hallucinated
-
-
-def test_verdict_undecidable_says_how_many_pixels_it_had():
-    v = image_verdict(_scores(3, 3), "square")
-    assert v.label == "undecidable" and v.score is None
-    assert "only 3 hidden pixels" in v.reason and f"at least {DEFAULT_MIN_PIXELS}" in v.reason
-    assert NO_TRUE_SHAPE.label == "undecidable" and NO_TRUE_SHAPE.score is None
-    with pytest.raises(ValueError, match="true_shape"):
-        image_verdict(_scores(12, 9), "triangle")
-
-
-def test_verdict_from_real_scores_of_a_square_with_a_rounded_corner():
-    """The circle as the reconstruction of a square: every hidden corner pixel is drawn round."""
+def _square_with_hidden_corner(value_at_corners: float):
+    """A centred square with its top-left quarter hidden, reconstructed as the square itself except
+    that its hidden corner pixels are drawn at ``value_at_corners``; returns (scores, n corner pixels)."""
     cfg = ShapeWorldConfig(image_size=32, size=0.5)
     square = make_shape("square", 0.5, 0.5, cfg)
     hidden = torch.zeros(1, 1, 32, 32)
-    hidden[..., :16, :16] = 1  # the top-left quarter: one corner
-    circle = counterfactual(square)  # the same place and size
-    h = score_reconstructions(square.images, circle, circle, hidden, 4)
-    v = image_verdict(h, "square")
-    n = int(h.n_discriminative[0])
+    hidden[..., :16, :16] = 1
+    circle = counterfactual(square)
+    corner = (hidden > 0) & (square.images != circle)
+    recon = torch.where(corner, torch.tensor(value_at_corners), square.images)
+    h = score_reconstructions(square.images, circle, recon, hidden, 4)
+    return h, int(corner.sum())
+
+
+def test_verdict_for_a_square_drawn_round():
+    h, n = _square_with_hidden_corner(0.0)
     assert n >= DEFAULT_MIN_PIXELS
-    assert v.label == "hallucinated" and v.reason == f"{n} of {n} hidden corner pixels drawn round"
-    h_ok = score_reconstructions(square.images, circle, square.images, hidden, 4)
-    assert image_verdict(h_ok, "square").reason == f"0 of {n} hidden corner pixels drawn round"
+    v = image_verdict(h, "square")
+    assert v.label == "hallucinated" and v.score == pytest.approx(1.0)
+    assert v.reason == f"{n} of {n} clearly drawn hidden corner pixels drawn round ({n} hidden in all)"
+
+
+def test_verdict_for_a_faithful_square():
+    h, n = _square_with_hidden_corner(0.9)
+    v = image_verdict(h, "square")
+    assert v.label == "faithful" and v.score == pytest.approx(0.0)
+    assert v.reason.startswith(f"0 of {n} clearly drawn")
+
+
+@pytest.mark.parametrize("grey", [0.5, 0.49, 0.6])
+def test_grey_corners_are_uncertain_not_a_shape(grey):
+    """Protocol v1 counted a constant 0.49 as a circle at every square corner; v2 calls it hedging."""
+    h, n = _square_with_hidden_corner(grey)
+    v = image_verdict(h, "square")
+    assert v.label == "uncertain" and v.score is None
+    assert v.reason == f"only 0 of {n} hidden corner pixels drawn clearly (the rest grey): the decoder hedges"
+
+
+def test_verdict_undecidable_says_how_many_pixels_it_had():
+    cfg = ShapeWorldConfig(image_size=32, size=0.5)
+    square = make_shape("square", 0.5, 0.5, cfg)
+    hidden = torch.zeros(1, 1, 32, 32)
+    hidden[..., 14:18, 14:18] = 1  # the middle: no corner pixel hidden
+    h = score_reconstructions(square.images, counterfactual(square), square.images, hidden, 4)
+    v = image_verdict(h, "square")
+    assert v.label == "undecidable" and v.score is None
+    assert "only 0 hidden pixels" in v.reason and f"at least {DEFAULT_MIN_PIXELS}" in v.reason
+    assert NO_TRUE_SHAPE.label == "undecidable" and NO_TRUE_SHAPE.score is None
+    with pytest.raises(ValueError, match="true_shape"):
+        image_verdict(h, "triangle")
 
 
 # ---------------------------------------------------------------- panels and maps

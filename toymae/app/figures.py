@@ -259,7 +259,7 @@ def sweep_chart(
     fig = go.Figure()
     for key, label in metrics:
         ys = [r.get(key) for r in rows]
-        errs = [r.get(f"{key}_std") or 0.0 for r in rows]
+        errs = [r.get(f"{key}_ci95") or 0.0 for r in rows]
         fig.add_trace(
             go.Scatter(
                 x=xs,

@@ -98,18 +98,20 @@ def save_reconstruction_grid(rec: Reconstruction, path: str | Path, scale: int =
 
 
 def vote_map(report: HallucinationReport, index: int) -> np.ndarray:
-    """Discriminative hidden pixels: white = drawn as the other shape, grey = drawn as the truth."""
+    """Discriminative hidden pixels: white = drawn clearly as the other shape, light grey = drawn
+    clearly as the truth, dark grey = hedged (inside the confidence band), black elsewhere."""
     from toymae.data import counterfactual
     from toymae.eval.hallucination import pixel_votes
 
     b = report.batch[index : index + 1]
-    disc, vote = pixel_votes(
+    disc, confident, vote = pixel_votes(
         b.images[0, 0],
         counterfactual(b)[0, 0],
         report.reconstruction[index, 0],
         report.pixel_mask[index, 0] > 0.5,
     )
-    return to_uint8(np.where(disc.numpy(), 0.4 + 0.6 * vote.numpy(), 0.0))
+    shade = np.where(confident.numpy(), 0.6 + 0.4 * vote.numpy(), 0.3)
+    return to_uint8(np.where(disc.numpy(), shade, 0.0))
 
 
 def save_hallucination_gallery(

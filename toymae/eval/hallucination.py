@@ -1,25 +1,28 @@
-"""Hallucination: how often does the MAE reconstruct a hidden region as the *other* shape?
+"""Hallucination: how often does the MAE *confidently* reconstruct a hidden region as the other shape?
 
-Definition (per evaluation image with known factors, a mask and a reconstruction):
+Definition (protocol v2; per evaluation image with known factors, a mask and a reconstruction):
 
 1. The **counterfactual** image is the other shape at the same centre, size and angle.
 2. The **discriminative pixels** are the hidden pixels where the true image and the counterfactual
    differ (for a square vs a circle of the same size: the square's four corners, as far as hidden).
-3. Each discriminative pixel votes: 1 if the reconstruction is closer to the counterfactual's value
-   than to the truth's, 0 if closer to the truth, 1/2 on an exact tie.
-4. The image's **score** is the mean vote: 0 = every hidden corner drawn as the true shape,
-   1 = every one drawn as the other shape.
-5. An image with fewer than ``min_pixels`` hidden discriminative pixels is **undecidable**: it is
-   reported as such and never counted as clean. An image is **hallucinated** when it is decidable and
-   its score is above ``threshold`` (default 0.5); the **rate** is hallucinated / decidable, reported
-   with its counts and a 95% Wilson interval.
+3. A discriminative pixel is **confident** when the reconstruction is at least ``CONFIDENCE_BAND``
+   away from the midpoint 0.5 (at most 0.25 or at least 0.75); a confident pixel votes 1 if it lies on
+   the counterfactual's side, 0 if on the truth's. Pixels inside the band vote for nothing: a decoder
+   that does not know the shape draws the average of both (grey), which is hedging, not hallucination.
+4. An image with fewer than ``min_pixels`` hidden discriminative pixels is **undecidable** (the mask
+   hid too little of the corners to tell) and is left out of every fraction. Every decidable image is
+   exactly one of: **confidently hallucinated** (enough confident pixels — at least ``min_pixels`` and
+   at least ``MIN_CONFIDENT_SHARE`` of its discriminative pixels — and most of them vote for the
+   counterfactual), **confidently faithful** (enough confident pixels, most voting for the truth) or
+   **uncertain** (otherwise, including an exact tie).
+5. Rates are fractions of the decidable images, with 95% Wilson intervals, per shape and **balanced**
+   (the mean of the two shapes' rates, so a shape-biased decoder cannot hide behind the class mix).
+   Beside every rate stands the **blind decoder**: one that sees nothing and draws every image as the
+   per-pixel mean of the evaluation images (both shapes), scored on the same images and masks.
 
-Limits, in plain words: pixel values are binary, so "closer to the counterfactual" means "on the
-counterfactual's side of 0.5". A uniformly grey (0.5) reconstruction ties everywhere and scores exactly
-0.5, which the strict threshold does not count; a reconstruction that is merely faint at the hidden
-corners of a square (below 0.5) scores as a circle — which is what rounded-off corners look like.
-The metric sees only the hidden part of the shape boundary where the two shapes differ; errors
-elsewhere (a blob in the background, a shifted object) are the reconstruction loss's business.
+A constant 0.5 reconstruction is uncertain everywhere; a constant 0.49 too (protocol v1 thresholded at
+0.5 and counted it as a circle at every square corner). The metric sees only the hidden part of the
+shape boundary where the two shapes differ; errors elsewhere are the reconstruction loss's business.
 """
 
 from __future__ import annotations
@@ -30,30 +33,50 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from toymae.data import SHAPE_NAMES, ShapeBatch, counterfactual
+from toymae.config import SHAPE_NAMES
+from toymae.data import ShapeBatch, counterfactual
 from toymae.finite import require_finite
 from toymae.inference import reconstruct
 from toymae.model import MaskedAutoencoder
 
-DEFAULT_THRESHOLD = 0.5
-DEFAULT_MIN_PIXELS = 8
+# Protocol v2's rules, fixed before the re-run of the shipped models (docs/protocols.md).
+DEFAULT_THRESHOLD = 0.5  # share of confident votes for the counterfactual above which an image flips
+DEFAULT_MIN_PIXELS = 8  # hidden discriminative pixels needed to decide; also confident pixels needed
+CONFIDENCE_BAND = 0.25  # a pixel counts only at <= 0.5 - band or >= 0.5 + band
+MIN_CONFIDENT_SHARE = 0.5  # and the confident pixels must be at least half the discriminative ones
+LABELS = ("faithful", "hallucinated", "uncertain")
 
 
 @dataclass
 class HallucinationScores:
     """Per-image and per-patch results for a batch (tensors on the CPU)."""
 
-    score: torch.Tensor  # (B,) float, NaN where undecidable
-    decidable: torch.Tensor  # (B,) bool
-    hallucinated: torch.Tensor  # (B,) bool, decidable and score > threshold
+    score: torch.Tensor  # (B,) confident votes for the counterfactual / confident; NaN where none
+    decidable: torch.Tensor  # (B,) bool, at least min_pixels hidden discriminative pixels
+    hallucinated: torch.Tensor  # (B,) bool, confidently hallucinated
+    faithful: torch.Tensor  # (B,) bool, confidently faithful
     n_discriminative: torch.Tensor  # (B,) hidden pixels where truth and counterfactual differ
-    n_flipped: torch.Tensor  # (B,) float, votes for the counterfactual (ties count 1/2)
+    n_confident: torch.Tensor  # (B,) of those, drawn outside the band around 0.5
+    n_flipped: torch.Tensor  # (B,) confident pixels on the counterfactual's side
     patch_discriminative: torch.Tensor  # (B, L) per-patch share of n_discriminative
     patch_flipped: torch.Tensor  # (B, L) per-patch share of n_flipped
     visible_object_fraction: torch.Tensor  # (B,) visible object pixels / object pixels
 
+    @property
+    def uncertain(self) -> torch.Tensor:
+        """(B,) bool: decidable, but neither confidently faithful nor confidently hallucinated."""
+        return self.decidable & ~self.hallucinated & ~self.faithful
+
+    def label(self, index: int) -> str:
+        """ "faithful", "hallucinated", "uncertain" or "undecidable" for image ``index``."""
+        if not bool(self.decidable[index]):
+            return "undecidable"
+        if bool(self.hallucinated[index]):
+            return "hallucinated"
+        return "faithful" if bool(self.faithful[index]) else "uncertain"
+
     def patch_score(self) -> torch.Tensor:
-        """(B, L) flipped / discriminative per patch; NaN where a patch has no discriminative pixel."""
+        """(B, L) confidently flipped / discriminative pixels per patch; NaN where a patch has none."""
         d = self.patch_discriminative
         return torch.where(
             d > 0, self.patch_flipped / d.clamp(min=1), torch.full_like(self.patch_flipped, math.nan)
@@ -69,13 +92,13 @@ def _patch_sums(x: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 def pixel_votes(
     truth: torch.Tensor, counter: torch.Tensor, recon: torch.Tensor, hidden: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(discriminative pixels, votes): 1 where the reconstruction is closer to the counterfactual,
-    0 where closer to the truth, 1/2 on a tie; votes are 0 off the discriminative pixels."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(discriminative, confident, votes) pixel maps: votes are 1 where a confident discriminative
+    pixel lies on the counterfactual's side of 0.5, else 0."""
     discriminative = hidden & (truth != counter)
-    d_truth, d_counter = (recon - truth).abs(), (recon - counter).abs()
-    vote = torch.where(d_counter < d_truth, 1.0, torch.where(d_counter > d_truth, 0.0, 0.5))
-    return discriminative, vote * discriminative
+    confident = discriminative & ((recon - 0.5).abs() >= CONFIDENCE_BAND)
+    toward_counter = (recon - counter).abs() < (recon - truth).abs()
+    return discriminative, confident, (confident & toward_counter).float()
 
 
 def score_reconstructions(
@@ -95,18 +118,24 @@ def score_reconstructions(
     require_finite(reconstruction, "the model's reconstruction")
     truth, counter = truth.float().cpu(), counter.float().cpu()
     hidden = pixel_mask.float().cpu() > 0.5
-    discriminative, vote = pixel_votes(truth, counter, reconstruction.float().cpu(), hidden)
-    n_disc = discriminative.sum(dim=(1, 2, 3))
+    discriminative, confident, vote = pixel_votes(truth, counter, reconstruction.float().cpu(), hidden)
+    n_disc = discriminative.sum(dim=(1, 2, 3)).float()
+    n_conf = confident.sum(dim=(1, 2, 3)).float()
     n_flip = vote.sum(dim=(1, 2, 3))
     decidable = n_disc >= min_pixels
-    score = torch.where(decidable, n_flip / n_disc.clamp(min=1), torch.full_like(n_flip, math.nan))
+    sure = decidable & (n_conf >= min_pixels) & (n_conf >= MIN_CONFIDENT_SHARE * n_disc)
+    score = torch.where(n_conf > 0, n_flip / n_conf.clamp(min=1), torch.full_like(n_flip, math.nan))
+    score = torch.where(decidable, score, torch.full_like(score, math.nan))
+    filled = torch.nan_to_num(score, nan=threshold)  # no confident vote: neither side
     obj = truth > 0.5
     visible_obj = (obj & ~hidden).sum(dim=(1, 2, 3)).float()
     return HallucinationScores(
         score=score,
         decidable=decidable,
-        hallucinated=decidable & (torch.nan_to_num(score, nan=0.0) > threshold),
+        hallucinated=sure & (filled > threshold),
+        faithful=sure & (filled < threshold),
         n_discriminative=n_disc,
+        n_confident=n_conf,
         n_flipped=n_flip,
         patch_discriminative=_patch_sums(discriminative.float(), patch_size),
         patch_flipped=_patch_sums(vote, patch_size),
@@ -126,9 +155,35 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def rate_summary(hallucinated: torch.Tensor, decidable: torch.Tensor) -> dict:
+    """One label's count among the decidable images: rate, counts and its 95% Wilson interval."""
     k, n = int((hallucinated & decidable).sum()), int(decidable.sum())
     lo, hi = wilson_interval(k, n)
     return {"rate": (k / n) if n else None, "n_hallucinated": k, "n_decidable": n, "ci95": [lo, hi]}
+
+
+def label_fractions(scores: HallucinationScores, pick: torch.Tensor | None = None) -> dict:
+    """Each label's fraction of the decidable images (among ``pick``), with counts and Wilson CIs."""
+    ok = scores.decidable if pick is None else scores.decidable & pick
+    n = int(ok.sum())
+    out: dict = {"n_decidable": n}
+    for name, flags in zip(LABELS, (scores.faithful, scores.hallucinated, scores.uncertain), strict=True):
+        k = int((flags & ok).sum())
+        out[name] = {"k": k, "rate": (k / n) if n else None, "ci95": list(wilson_interval(k, n))}
+    return out
+
+
+def _balanced(by_shape: dict) -> dict:
+    """Per label, the mean of the two shapes' rates (None when a shape has no decidable image)."""
+    out = {}
+    for name in LABELS:
+        rates = [by_shape[s][name]["rate"] for s in SHAPE_NAMES]
+        out[name] = None if None in rates else sum(rates) / len(rates)
+    return out
+
+
+def blind_reconstruction(images: torch.Tensor) -> torch.Tensor:
+    """The blind decoder: every image drawn as the per-pixel mean of ``images`` (B, 1, H, W)."""
+    return images.float().mean(dim=0, keepdim=True).expand_as(images)
 
 
 @dataclass
@@ -143,22 +198,41 @@ class HallucinationReport:
     mask_ratio: float
     threshold: float
     min_pixels: int
+    blind: HallucinationScores  # the blind decoder on the same images and masks
 
     def summary(self, bins: int = 5) -> dict:
+        """``rate`` is the confidently hallucinated share (protocol v2); ``labels`` holds all three
+        fractions, ``by_shape`` and ``balanced`` split them by true shape, ``blind`` is the baseline."""
         s = self.scores
+        has_score = bool((~torch.isnan(s.score)).any())
         out = {
+            "protocol": "v2",
             "mask_ratio": self.mask_ratio,
             "threshold": self.threshold,
             "min_pixels": self.min_pixels,
+            "confidence_band": CONFIDENCE_BAND,
+            "min_confident_share": MIN_CONFIDENT_SHARE,
             "n": len(self.batch),
             **rate_summary(s.hallucinated, s.decidable),
-            "mean_score": float(np.nanmean(s.score.numpy())) if bool(s.decidable.any()) else None,
+            "mean_score": float(np.nanmean(s.score.numpy())) if has_score else None,
+            "labels": label_fractions(s),
             "by_shape": {},
             "by_visible_object_fraction": [],
         }
+        blind_by_shape = {}
         for label, name in enumerate(SHAPE_NAMES):
             pick = self.batch.shape == label
-            out["by_shape"][name] = rate_summary(s.hallucinated & pick, s.decidable & pick)
+            out["by_shape"][name] = {
+                **rate_summary(s.hallucinated & pick, s.decidable & pick),
+                **label_fractions(s, pick),
+            }
+            blind_by_shape[name] = label_fractions(self.blind, pick)
+        out["balanced"] = _balanced(out["by_shape"])
+        out["blind"] = {
+            "labels": label_fractions(self.blind),
+            "by_shape": blind_by_shape,
+            "balanced": _balanced(blind_by_shape),
+        }
         edges = np.linspace(0.0, 1.0, bins + 1)
         frac = s.visible_object_fraction
         for i in range(bins):
@@ -170,9 +244,9 @@ class HallucinationReport:
         return out
 
     def worst(self, k: int = 12, shape: int | None = None) -> list[dict]:
-        """The ``k`` highest-scoring decidable images (optionally of one true shape), worst first."""
+        """The ``k`` highest-scoring images with a score (optionally of one true shape), worst first."""
         s = self.scores
-        ok = s.decidable.clone()
+        ok = s.decidable & ~torch.isnan(s.score)  # images with at least one confident vote
         if shape is not None:
             ok &= self.batch.shape == shape
         order = torch.argsort(torch.where(ok, s.score, torch.full_like(s.score, -1.0)), descending=True)
@@ -185,6 +259,7 @@ class HallucinationReport:
                     "shape": SHAPE_NAMES[int(self.batch.shape[i])],
                     "score": float(s.score[i]),
                     "hallucinated": bool(s.hallucinated[i]),
+                    "label": s.label(i),
                     "image": self.batch.images[i, 0].numpy(),
                     "mask": self.mask[i].numpy(),
                     "reconstruction": self.reconstruction[i, 0].numpy(),
@@ -226,17 +301,12 @@ def evaluate_hallucination(
     finally:
         model.train(was_training)
     recon, pixel_mask = torch.cat(recons), torch.cat(pixel_masks)
-    scores = score_reconstructions(
-        batch.images,
-        counterfactual(batch),
-        recon,
-        pixel_mask,
-        model.config.patch_size,
-        threshold,
-        min_pixels,
-    )
+    counter, p = counterfactual(batch), model.config.patch_size
+    scores = score_reconstructions(batch.images, counter, recon, pixel_mask, p, threshold, min_pixels)
+    blind_recon = blind_reconstruction(batch.images)
+    blind = score_reconstructions(batch.images, counter, blind_recon, pixel_mask, p, threshold, min_pixels)
     return HallucinationReport(
-        batch, torch.cat(masks), pixel_mask, recon, scores, mask_ratio, threshold, min_pixels
+        batch, torch.cat(masks), pixel_mask, recon, scores, mask_ratio, threshold, min_pixels, blind
     )
 
 
@@ -244,8 +314,8 @@ def evaluate_hallucination(
 class Verdict:
     """One image's hallucination verdict in words, for a reader rather than a table."""
 
-    label: str  # "faithful", "hallucinated" or "undecidable"
-    score: float | None  # share of hidden corner pixels drawn as the other shape; None if undecidable
+    label: str  # "faithful", "hallucinated", "uncertain" or "undecidable"
+    score: float | None  # share of confident corner pixels drawn as the other shape; None if none
     reason: str  # one line: the counts behind the label
 
 
@@ -254,34 +324,32 @@ NO_TRUE_SHAPE = Verdict(
 )
 
 
-def _count(x: float) -> str:
-    return f"{x:g}" if x != int(x) else str(int(x))  # ties vote 1/2, so counts can end in .5
-
-
 def image_verdict(
     scores: HallucinationScores, true_shape: str, index: int = 0, min_pixels: int = DEFAULT_MIN_PIXELS
 ) -> Verdict:
     """The verdict for image ``index`` of a scored batch, whose true shape is ``true_shape``.
 
-    ``min_pixels`` must be the one the batch was scored with (it only words the undecidable case).
-    The reason counts the discriminative pixels ("corner pixels": where a square of the same size
-    has its corners and a circle has none) drawn as the other shape: round for a square, filled in
-    (square) for a circle.
+    ``min_pixels`` must be the one the batch was scored with (it only words the reasons). The reason
+    counts the discriminative pixels ("corner pixels": where a square of the same size has its corners
+    and a circle has none) drawn clearly, and how many of those as the other shape: round for a
+    square, filled in (square) for a circle.
     """
     if true_shape not in SHAPE_NAMES:
         raise ValueError(f"true_shape must be one of {SHAPE_NAMES}, got {true_shape!r}")
-    n = float(scores.n_discriminative[index])
-    if not bool(scores.decidable[index]):
+    n = int(scores.n_discriminative[index])
+    label = scores.label(index)
+    if label == "undecidable":
         return Verdict(
-            "undecidable",
+            label,
             None,
-            f"only {_count(n)} hidden pixels where a circle and a square differ; "
+            f"only {n} hidden pixels where a circle and a square differ; "
             f"at least {min_pixels} are needed to tell",
         )
-    flipped = _count(float(scores.n_flipped[index]))
-    if true_shape == "square":
-        reason = f"{flipped} of {_count(n)} hidden corner pixels drawn round"
+    conf, flipped = int(scores.n_confident[index]), int(scores.n_flipped[index])
+    other = "round" if true_shape == "square" else "square"
+    score = None if conf == 0 else float(scores.score[index])
+    if label == "uncertain" and (conf < min_pixels or conf < MIN_CONFIDENT_SHARE * n):
+        reason = f"only {conf} of {n} hidden corner pixels drawn clearly (the rest grey): the decoder hedges"
     else:
-        reason = f"{flipped} of {_count(n)} hidden corner pixels drawn square"
-    label = "hallucinated" if bool(scores.hallucinated[index]) else "faithful"
-    return Verdict(label, float(scores.score[index]), reason)
+        reason = f"{flipped} of {conf} clearly drawn hidden corner pixels drawn {other} ({n} hidden in all)"
+    return Verdict(label, score, reason)

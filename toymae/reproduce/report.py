@@ -1,5 +1,5 @@
-"""The reproduction's report: per-configuration means over seeds, the blog's findings as checks,
-and results.json / results.csv / results.md."""
+"""The reproduction's report: per-configuration means over seeds (± a 95% t interval), the blog's
+claims judged by ``claims`` on the per-seed runs, and results.json / results.csv / results.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import math
 import os
 import platform
 import statistics
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,8 +18,9 @@ import torch
 from toymae import __version__
 from toymae.checkpoint import write_atomic
 from toymae.config import TrainConfig
-from toymae.eval.study import aggregate_study, verdict_markdown, verdicts
+from toymae.eval.study import aggregate_study, mean_ci
 from toymae.reproduce.blog import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
+from toymae.reproduce.claims import judge, verdict_markdown
 
 METRICS = (
     "probe_acc",
@@ -35,79 +35,18 @@ METRICS = (
 )
 
 
-# ------------------------------------------------------------------ the blog's findings, as checks
-@dataclass(frozen=True)
-class Finding:
-    key: str  # F1, F2, F3
-    claim: str
-    holds: bool
-    margin: float  # how far past (>= 0) or short of (< 0) the threshold
-    detail: str
-
-
-def check_findings(rows: Iterable[dict]) -> list[Finding] | None:
-    """The blog's qualitative claims with the thresholds of issue #3, on per-cell rows (keys
-    ``mask_ratio``, ``decoder_depth``, ``probe_acc``, ``pca2_acc``: one job's result or a seed mean).
-    None when a needed cell is missing (ratio 0.9 and one ratio on each side of the middle at decoder
-    depth 2; depths 1 and 4 at ratio 0.6)."""
-    at = {(r["mask_ratio"], r["decoder_depth"]): r for r in rows}
-    ratios = {k[0]: v["probe_acc"] for k, v in at.items() if k[1] == 2}
-    middle = {r: p for r, p in ratios.items() if 0.5 <= r <= 0.7}
-    others = {r: p for r, p in ratios.items() if not 0.5 <= r <= 0.7}
-    if not middle or not others or 0.9 not in ratios or (0.6, 1) not in at or (0.6, 4) not in at:
-        return None
-    r_mid, r_out = max(middle, key=middle.get), max(others, key=others.get)
-    mid, out, p09 = middle[r_mid], others[r_out], ratios[0.9]
-    m1 = min(mid - out, mid - p09 - 0.1)
-    p1, p4 = at[(0.6, 1)]["probe_acc"], at[(0.6, 4)]["probe_acc"]
-    q1, q4 = at[(0.6, 1)]["pca2_acc"], at[(0.6, 4)]["pca2_acc"]
-    m2, m3 = p1 - p4 - 0.1, min(q1 - 0.9, q1 - q4 - 0.1)
-    return [
-        Finding(
-            "F1",
-            "the best mask ratio lies in 0.5-0.7 and ratio 0.9 is at least 0.1 below it",
-            m1 >= 0,
-            m1,
-            f"best in 0.5-0.7: {r_mid:g} -> {mid:.3f}; best elsewhere: {r_out:g} -> {out:.3f}; "
-            f"ratio 0.9 -> {p09:.3f} ({p09 - mid:+.3f})",
-        ),
-        Finding(
-            "F2",
-            "decoder depth 4 is at least 0.1 below decoder depth 1",
-            m2 >= 0,
-            m2,
-            f"depth 1 -> {p1:.3f}, depth 4 -> {p4:.3f} ({p4 - p1:+.3f})",
-        ),
-        Finding(
-            "F3",
-            "PCA-2 accuracy is at least 0.9 with decoder depth 1 and at least 0.1 lower with depth 4",
-            m3 >= 0,
-            m3,
-            f"PCA-2 depth 1 -> {q1:.3f}, depth 4 -> {q4:.3f}",
-        ),
-    ]
-
-
-def findings_markdown(rows: Iterable[dict]) -> str:
-    found = check_findings(rows)
-    if found is None:
-        return "### The blog's findings\n\nNot all cells needed for the checks were run.\n"
-    lines = ["### The blog's findings", "", "| | claim | reproduced | numbers |", "|---|---|---|---|"]
-    lines += [f"| {f.key} | {f.claim} | {'yes' if f.holds else '**no**'} | {f.detail} |" for f in found]
-    return "\n".join(lines) + "\n"
-
-
 # ------------------------------------------------------------------ tables
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def _mean_ci(values: list[float | None]) -> tuple[float | None, float | None]:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return None, None
-    # One seed has no spread to report: None, so tables show the mean alone rather than "± 0.000".
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+    # One seed has no interval: None, so tables show the mean alone rather than "± 0.000".
+    return statistics.fmean(vals), mean_ci(vals)["ci95"]
 
 
 def aggregate(results: list[dict]) -> list[dict]:
-    """One row per configuration: mean and standard deviation over seeds of every metric."""
+    """One row per configuration: the mean over seeds of every metric and its 95% t half-width
+    (``{metric}_ci95``; the one meaning of "±" in every table)."""
     by_cell: dict[tuple, list[dict]] = {}
     for r in results:
         c = r["cell"]
@@ -121,8 +60,7 @@ def aggregate(results: list[dict]) -> list[dict]:
             "seeds": sorted(r["seed"] for r in rs),
         }
         for m in METRICS:
-            mean, std = _mean_std([r.get(m) for r in rs])
-            row[m], row[f"{m}_std"] = mean, std
+            row[m], row[f"{m}_ci95"] = _mean_ci([r.get(m) for r in rs])
         row["study"] = aggregate_study(rs)
         row["blog_probe_acc"] = (
             None
@@ -139,10 +77,10 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
-def format_mean_std(mean: float | None, std: float | None) -> str:
+def format_mean_ci(mean: float | None, half: float | None) -> str:
     if mean is None:
         return "n/a"
-    return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
+    return f"{mean:.3f} ± {half:.3f}" if half is not None else f"{mean:.3f}"
 
 
 def markdown_tables(rows: list[dict]) -> str:
@@ -158,12 +96,17 @@ def markdown_tables(rows: list[dict]) -> str:
             cells = [
                 f"{row[key]:g}",
                 f"{b:.3f}" if b is not None else "—",
-                *(format_mean_std(row[m], row[f"{m}_std"]) for m in METRICS[:5]),
-                format_mean_std(row["halluc_rate_own"], row["halluc_rate_own_std"]),
-                format_mean_std(row["halluc_rate_common"], row["halluc_rate_common_std"]),
+                *(format_mean_ci(row[m], row[f"{m}_ci95"]) for m in METRICS[:5]),
+                format_mean_ci(row["halluc_rate_own"], row["halluc_rate_own_ci95"]),
+                format_mean_ci(row["halluc_rate_common"], row["halluc_rate_common_ci95"]),
             ]
             lines.append("| " + " | ".join(cells) + " |")
-        return head + "\n".join(lines) + "\n"
+        note = (
+            "\n± is the half-width of the 95% t interval over seeds. Probe accuracies here are the "
+            "C = 1 probe on mean-pooled features with all labels; their random-init baselines and the "
+            "other protocols are in the claims table below.\n"
+        )
+        return head + "\n".join(lines) + "\n" + note
 
     return (
         table(
@@ -181,7 +124,7 @@ def markdown_tables(rows: list[dict]) -> str:
 
 def csv_text(rows: list[dict]) -> str:
     buf = io.StringIO()
-    cols = ["mask_ratio", "decoder_depth", "blog_probe_acc"] + [x for m in METRICS for x in (m, f"{m}_std")]
+    cols = ["mask_ratio", "decoder_depth", "blog_probe_acc"] + [x for m in METRICS for x in (m, f"{m}_ci95")]
     w = csv.DictWriter(buf, fieldnames=[*cols, "seeds"], extrasaction="ignore")
     w.writeheader()
     for row in rows:
@@ -231,7 +174,7 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     out_dir = Path(out_dir)
     rows = aggregate(results)
     by_dataset = split_by_dataset(rows)
-    verdict_list = [v for name, rs in by_dataset.items() for v in verdicts(rs, name)]
+    verdict_list = [v for name in by_dataset for v in judge(runs_of(results, name), name)]
     full = {
         "meta": meta,
         "table": by_dataset.get("default", []),
@@ -243,8 +186,6 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     for name, rs in by_dataset.items():
         models = training_summary(runs_of(results, name))
         md += f"## Dataset `{name}`\n\nModels: {models}.\n\n" + markdown_tables(rs) + "\n"
-        if name == "default":
-            md += findings_markdown(rs) + "\n"
     md += "## The blog's claims, per feature protocol and label budget\n\n" + verdict_markdown(verdict_list)
     return {
         "json": write_atomic(out_dir / "results.json", json.dumps(full, indent=1).encode()),

@@ -20,13 +20,15 @@ import torch
 
 from toymae import __version__
 from toymae.checkpoint import checkpoint_bytes, load_checkpoint, write_atomic
-from toymae.config import MAEConfig, TrainConfig
-from toymae.data import dataset, eval_set
+from toymae.config import TrainConfig, recipe
+from toymae.data import eval_set
 from toymae.eval.hallucination import evaluate_hallucination
 from toymae.eval.study import representation_study
 from toymae.probe import probe_model
 from toymae.reproduce.blog import Cell, blog_cells
 from toymae.train import Trainer
+
+HELD_OUT_N = 1000  # held-out loss: the first images of the probe's test split, fixed masks
 
 
 @dataclass(frozen=True)
@@ -64,42 +66,10 @@ class Job:
         return f"{self.cell.name}-seed{self.seed}"
 
 
-# The shipped reproduction's model and budget. Narrower than the library's default model, with
-# smaller batches: at equal CPU time it reaches a lower held-out loss (docs/search/README.md).
-REPRO_WIDTHS = (64, 32)  # encoder, decoder
-REPRO_BATCH = 64
-REPRO_LR = 4e-3
-# Chosen by bench/convergence.py's rule (docs/convergence/): at 800 steps every model hallucinated
-# at about every hidden corner (rate ~0.5); at 3,200 the ratio-0.6 models do so rarely (0.03-0.07).
-REPRO_STEPS = 3200
-
-
 def base_config(quick: bool = False, data: str = "default") -> TrainConfig:
-    """The reproduction's model and budget (see REPRO_STEPS: how it was chosen) on the named dataset;
-    ``quick``: a tiny version."""
-    if quick:
-        model = MAEConfig(
-            image_size=16,
-            patch_size=4,
-            embed_dim=32,
-            depth=2,
-            num_heads=2,
-            decoder_embed_dim=16,
-            decoder_num_heads=2,
-        )
-        return TrainConfig(
-            model=model,
-            data=dataset(data, image_size=16),
-            steps=40,
-            batch_size=64,
-            warmup_steps=5,
-            eval_every=0,
-            eval_size=64,
-        )
-    model = MAEConfig(embed_dim=REPRO_WIDTHS[0], decoder_embed_dim=REPRO_WIDTHS[1])
-    return TrainConfig(
-        model=model, data=dataset(data), batch_size=REPRO_BATCH, lr=REPRO_LR, steps=REPRO_STEPS, eval_every=0
-    )
+    """The reproduction's recipe on the named dataset: ``shipped`` (see config.RECIPES: how it was
+    chosen), or with ``quick`` the ``tiny`` one."""
+    return recipe("tiny" if quick else "shipped", data)
 
 
 def make_jobs(
@@ -118,6 +88,43 @@ def make_jobs(
     return jobs
 
 
+HALLUC_KEYS = ("protocol", "rate", "n_decidable", "ci95", "labels", "by_shape", "balanced", "blind")
+
+
+def evaluate_model(job: Job, model: torch.nn.Module) -> dict:
+    """Every measurement of a job's model on the sweep's fixed sets: probes, hallucination at its own
+    and the common ratio (protocol v2, with the blind decoder), held-out loss and the representation
+    study. Also re-judges a saved model (``reproduce.rejudge``) without retraining."""
+    spec, data_cfg = job.eval, job.config.data
+    device = next(model.parameters()).device
+    train = eval_set(spec.probe_train, data_cfg, spec.data_seed, "probe-train")
+    test = eval_set(spec.probe_test, data_cfg, spec.data_seed, "probe-test")
+    probe = probe_model(model, train, test)
+    halluc_set = eval_set(spec.halluc_n, data_cfg, spec.data_seed, "hallucination")
+    own = evaluate_hallucination(model, halluc_set, job.cell.mask_ratio, seed=spec.data_seed).summary()
+    common = (
+        own  # same ratio, same masks: the same report
+        if spec.common_ratio == job.cell.mask_ratio
+        else evaluate_hallucination(model, halluc_set, spec.common_ratio, seed=spec.data_seed).summary()
+    )
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(spec.data_seed)
+        held_out = float(model(test.images[:HELD_OUT_N].to(device), generator=gen).loss)
+    model.train(was_training)
+    study = representation_study(model, train, test[: spec.study_test], job.seed, draws=spec.label_draws)
+    return {
+        **probe.to_dict(),
+        "held_out_loss": held_out,
+        "halluc_rate_own": own["rate"],
+        "halluc_rate_common": common["rate"],
+        "halluc_own": {k: own[k] for k in HALLUC_KEYS},
+        "halluc_common": {k: common[k] for k in HALLUC_KEYS},
+        "study": study,
+    }
+
+
 def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None = None) -> tuple[dict, bytes]:
     """Train, probe and score one job. Pure: returns (result, checkpoint bytes), writes nothing.
 
@@ -129,31 +136,13 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
     trainer = Trainer(job.config, device=job.device)
     trainer.run(final_eval=False)  # evaluated below, on the sweep's larger sets
     train_seconds = time.perf_counter() - t0
-    model, spec, data_cfg = trainer.model, job.eval, job.config.data
-    train = eval_set(spec.probe_train, data_cfg, spec.data_seed, "probe-train")
-    test = eval_set(spec.probe_test, data_cfg, spec.data_seed, "probe-test")
-    probe = probe_model(model, train, test)
-    halluc_set = eval_set(spec.halluc_n, data_cfg, spec.data_seed, "hallucination")
-    own = evaluate_hallucination(model, halluc_set, job.cell.mask_ratio, seed=spec.data_seed).summary()
-    common = (
-        own  # same ratio, same masks: the same report
-        if spec.common_ratio == job.cell.mask_ratio
-        else evaluate_hallucination(model, halluc_set, spec.common_ratio, seed=spec.data_seed).summary()
-    )
-    with torch.no_grad():
-        gen = torch.Generator().manual_seed(spec.data_seed)
-        held_out = float(model(test.images[:1000].to(trainer.device), generator=gen).loss)
+    model, spec = trainer.model, job.eval
     result = {
         "key": job.key,
         "name": job.name,
         "cell": asdict(job.cell),
         "seed": job.seed,
-        **probe.to_dict(),
-        "held_out_loss": held_out,
-        "halluc_rate_own": own["rate"],
-        "halluc_rate_common": common["rate"],
-        "halluc_own": {k: own[k] for k in ("rate", "n_decidable", "ci95", "by_shape")},
-        "halluc_common": {k: common[k] for k in ("rate", "n_decidable", "ci95", "by_shape")},
+        **evaluate_model(job, model),
         "train_seconds": train_seconds,
         "threads": torch.get_num_threads(),
         "precision": trainer.precision,
@@ -161,17 +150,14 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
         "eval": asdict(spec),
         "toymae_version": __version__,
     }
-    result["study"] = representation_study(
-        model, train, test[: spec.study_test], job.seed, draws=spec.label_draws
-    )
     if extra is not None:
         result["extra"] = extra(job, model)
     summary = {k: v for k, v in trainer.summary().items() if k != "history"}
     summary.update({k: result[k] for k in ("probe_acc", "pca2_acc", "held_out_loss", "r2_x", "r2_y")})
     summary.update(
         probe_protocol={"n_train": spec.probe_train, "n_test": spec.probe_test, "data_seed": spec.data_seed},
-        halluc_rate_own=own["rate"],
-        halluc_rate_common=common["rate"],
+        halluc_rate_own=result["halluc_rate_own"],
+        halluc_rate_common=result["halluc_rate_common"],
     )
     # float16 weights: half the size, and the shipped models never train further.
     blob = checkpoint_bytes(model, job.config, summary, dtype=torch.float16)

@@ -1,0 +1,137 @@
+"""Re-measure saved models under the current protocols and ship every seed, without retraining.
+
+A sweep's jobs keep their checkpoints; when a protocol changes (hallucination v2, the paired claims,
+new probe variants) the models need measuring again, not training again. ``rejudge`` loads each
+saved model as shipped (float16 weights, read back as float32), runs ``sweep.evaluate_model`` on the
+job's own evaluation sets and keeps the training record (time, threads, precision) of the run that
+made it. ``ship_all_seeds`` then writes every seed's checkpoint, the manifest and the reports.
+
+    python -m toymae.reproduce.rejudge --jobs runs/seeds/default/jobs runs/seeds/varied/jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from toymae.checkpoint import write_atomic
+from toymae.config import TrainConfig
+from toymae.reproduce.blog import Cell
+from toymae.reproduce.report import run_meta, write_reports
+from toymae.reproduce.sweep import EvalSpec, Job, evaluate_model
+
+SEEDS_DIR = "seeds"  # seeds other than 0 ship here, beside the seed-0 files the dashboard lists
+TRAINING_KEYS = ("key", "name", "cell", "seed", "train_seconds", "threads", "precision", "config", "eval")
+
+
+def job_of(record: dict) -> Job:
+    """The job that a result record describes."""
+    spec = {k: v for k, v in record["eval"].items() if k in EvalSpec.__dataclass_fields__}
+    return Job(
+        Cell(**record["cell"]), record["seed"], TrainConfig.from_dict(record["config"]), EvalSpec(**spec)
+    )
+
+
+def _measure(item: tuple[str, dict]) -> dict:
+    import torch
+
+    from toymae.checkpoint import load_checkpoint
+
+    torch.set_num_threads(1)  # two workers share two cores
+    path, record = item
+    model = load_checkpoint(path, device="cpu").model
+    measured = evaluate_model(job_of(record), model)
+    return {**{k: record[k] for k in TRAINING_KEYS if k in record}, **measured, "measured_from": "float16"}
+
+
+def rejudge(items: list[tuple[Path, dict]], workers: int = 2) -> list[dict]:
+    """(checkpoint, training record) pairs -> fresh result records, in the same order."""
+    work = [(str(p), r) for p, r in items]
+    if workers <= 1:
+        return [_measure(w) for w in work]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_measure, work))
+
+
+def shipped_file(record: dict) -> str:
+    """Where a run's checkpoint ships: seed 0 at the top (the dashboard's models), others in seeds/."""
+    name = Cell(**record["cell"]).name
+    return (
+        f"{name}.safetensors"
+        if record["seed"] == 0
+        else f"{SEEDS_DIR}/{name}-seed{record['seed']}.safetensors"
+    )
+
+
+def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """Seed 0 from the shipped folder (records from its results.json), other seeds from sweep job
+    folders (``*.json`` beside ``*.safetensors``), one per (cell, seed); later sources win."""
+    found: dict[tuple, tuple[Path, dict]] = {}
+    for record in json.loads((checkpoints / "results.json").read_text())["runs"]:
+        path = checkpoints / shipped_file(record)
+        if path.exists():
+            found[(json.dumps(record["cell"], sort_keys=True), record["seed"])] = (path, record)
+    for d in job_dirs:
+        for res in sorted(d.glob("*.json")):
+            record = json.loads(res.read_text())
+            ckpt = res.with_suffix(".safetensors")
+            if ckpt.exists():
+                found[(json.dumps(record["cell"], sort_keys=True), record["seed"])] = (ckpt, record)
+    return sorted(found.values(), key=lambda pr: (pr[1]["cell"].get("dataset", ""), pr[1]["name"]))
+
+
+def ship_all_seeds(items: list[tuple[Path, dict]], results: list[dict], dest: Path, meta: dict) -> None:
+    """Every run's checkpoint at ``shipped_file``, the manifest (seed 0 under ``checkpoints``: the
+    dashboard's models; the others under ``seed_checkpoints``) and results.{json,csv,md}."""
+    entries: dict[str, list[dict]] = {"checkpoints": [], "seed_checkpoints": []}
+    for (path, _), r in zip(items, results, strict=True):
+        target = dest / shipped_file(r)
+        if path.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, path.read_bytes())
+        recorded = {k: r[k] for k in ("probe_acc", "pca2_acc", "held_out_loss", "r2_x", "r2_y")}
+        recorded.update(halluc_rate_own=r["halluc_rate_own"], halluc_rate_common=r["halluc_rate_common"])
+        entry = {
+            "file": shipped_file(r),
+            "name": Cell(**r["cell"]).name,
+            **{k: r["cell"][k] for k in ("mask_ratio", "decoder_depth", "dataset")},
+            "seed": r["seed"],
+            "config": r["config"],
+            "eval": r["eval"],
+            "results": recorded,
+            "study": r["study"],
+        }
+        entries["checkpoints" if r["seed"] == 0 else "seed_checkpoints"].append(entry)
+    write_reports(dest, results, meta)
+    write_atomic(dest / "manifest.json", json.dumps({"meta": meta, **entries}, indent=1).encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m toymae.reproduce.rejudge", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--checkpoints", default="checkpoints", help="the shipped folder (seed 0, results.json)"
+    )
+    parser.add_argument("--jobs", nargs="*", default=[], help="sweep job folders with the other seeds")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    dest = Path(args.checkpoints)
+    t0 = time.perf_counter()
+    items = collect(dest, [Path(d) for d in args.jobs])
+    results = rejudge(items, args.workers)
+    meta = run_meta([], time.perf_counter() - t0, f"local, {args.workers} worker(s) on cpu")
+    meta["command"] = "python -m toymae.reproduce.rejudge " + " ".join(argv or [])
+    ship_all_seeds(items, results, dest, meta)
+    print(f"re-measured {len(results)} models in {time.perf_counter() - t0:.0f} s; wrote {dest}/")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
