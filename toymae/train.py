@@ -4,11 +4,19 @@
 resumed exactly (weights, optimiser moments, step and data-stream state are all saved).
 A ``callback`` sees every step and every evaluation; it returns ``False`` to stop the run early
 (the dashboard's stop button) and may block to pause it.
+
+Stopping is exact wherever it lands: in the main thread, ``run`` turns SIGINT and SIGTERM (any number
+of them) into a request that the loop honours between steps, so the step in flight finishes, the
+state is written atomically, and only then ``TrainingInterrupted`` is raised. A step that fails by an
+exception before it reaches the weights puts the data and mask streams back, so a saved state is
+always one a resume continues bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from toymae.checkpoint import load_checkpoint, save_checkpoint
+from toymae.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from toymae.config import TrainConfig
 from toymae.data import ShapeBatch, eval_set, make_generator, sample
 from toymae.model import MaskedAutoencoder, build_model, default_device
@@ -78,6 +86,37 @@ def make_eval_sets(config: TrainConfig) -> EvalSet:
     )
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run between two steps, after its state was written (when asked to)."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        super().__init__(f"{signal.Signals(signum).name} at step {step}")
+        self.signum, self.step = signum, step
+
+
+class _DeferredStop:
+    """In the main thread: SIGINT / SIGTERM set ``signum`` instead of raising (previous handlers are put
+    back on exit). Elsewhere signals never arrive (Python delivers them to the main thread only)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+
+    def __enter__(self) -> _DeferredStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)  # type: ignore[arg-type]
+
+
 class Trainer:
     """Holds a run's full state; ``run`` trains until ``config.steps`` or until stopped."""
 
@@ -93,10 +132,15 @@ class Trainer:
         )
         self.data_generator = make_generator(config.seed, "train")
         self.mask_generator = make_generator(config.seed, "mask")
+        self.pool = (  # a finite training set, drawn once from its own stream
+            sample(config.train_pool, config.data, make_generator(config.seed, "pool"), device=self.device)
+            if config.train_pool
+            else None
+        )
         self.precision = resolve_precision(config.precision, self.device)
         self.step = 0
         self.history: list[dict] = []  # one row per evaluation
-        self.last_loss = float("nan")
+        self.last_loss: float | None = None  # None until a step ran (JSON has no NaN)
         self._eval_sets: EvalSet | None = None
 
     def _param_groups(self) -> list[dict]:
@@ -116,12 +160,22 @@ class Trainer:
         c = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, c)
-        batch = sample(c.batch_size, c.data, self.data_generator, device=self.device)
-        self.model.train()
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
-            out = self.model(batch.images, generator=self.mask_generator)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        streams = self.data_generator.get_state(), self.mask_generator.get_state()
+        try:
+            if self.pool is None:
+                images = sample(c.batch_size, c.data, self.data_generator, device=self.device).images
+            else:
+                pick = torch.randint(len(self.pool), (c.batch_size,), generator=self.data_generator)
+                images = self.pool.images[pick.to(self.device)]
+            self.model.train()
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+                out = self.model(images, generator=self.mask_generator)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+        except BaseException:  # nothing reached the weights yet: the step can be redone exactly
+            self.data_generator.set_state(streams[0])
+            self.mask_generator.set_state(streams[1])
+            raise
         self.optimizer.step()
         self.step += 1
         self.last_loss = out.loss.item()
@@ -155,9 +209,17 @@ class Trainer:
         checkpoint_path: str | Path | None = None,
         final_eval: bool = True,
     ) -> dict:
-        """Train to ``config.steps``. Returns the summary. On Ctrl-C or an error mid-run the current
-        state is still written to ``checkpoint_path`` (when given) before the exception propagates.
-        ``final_eval=False`` skips the evaluation after the last step (a caller that runs its own)."""
+        """Train to ``config.steps``. Returns the summary. On SIGINT / SIGTERM (see the module's
+        docstring) or an error mid-run the state is written to ``checkpoint_path`` (when given) before
+        ``TrainingInterrupted`` or the error propagates. ``final_eval=False`` skips the evaluation after
+        the last step (a caller that runs its own)."""
+        with _DeferredStop() as stop:
+            summary = self._run(stop, callback, progress, checkpoint_path, final_eval)
+        if stop.signum is not None and self.step < self.config.steps:  # a finished run is no interruption
+            raise TrainingInterrupted(stop.signum, self.step)
+        return summary
+
+    def _run(self, stop, callback, progress, checkpoint_path, final_eval) -> dict:
         c = self.config
         if c.threads is not None:
             torch.set_num_threads(c.threads)
@@ -169,7 +231,7 @@ class Trainer:
         stopped = False
         try:
             tick, tick_step = time.perf_counter(), self.step
-            while self.step < c.steps:
+            while self.step < c.steps and stop.signum is None:
                 loss = self.train_step()
                 now = time.perf_counter()
                 speed = (self.step - tick_step) * c.batch_size / max(now - tick, 1e-9)
@@ -195,7 +257,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             if checkpoint_path is not None:
-                self.save(checkpoint_path)
+                self.save(checkpoint_path)  # signals meanwhile are only recorded: the write completes
         summary = self.summary()
         summary["stopped_early"] = stopped
         return summary
@@ -236,9 +298,20 @@ class Trainer:
         return tensors
 
     def load_resume_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore ``resume_state``'s tensors (shapes and ranges already checked by the loader);
+        a state that is incomplete or that torch refuses raises ``CheckpointError``."""
+        if missing := {"train.step", "train.data_rng", "train.mask_rng"} - set(tensors):
+            raise CheckpointError(f"the training state lacks {', '.join(sorted(missing))}")
+        names = [n for n, _ in self.model.named_parameters()]
+        moments = [(f"optim.exp_avg.{n}" in tensors, f"optim.exp_avg_sq.{n}" in tensors) for n in names]
+        if len(set(moments)) > 1:
+            raise CheckpointError("the optimiser state covers some parameters or moments but not all")
         self.step = int(tensors["train.step"][0])
-        self.data_generator.set_state(tensors["train.data_rng"].to(torch.uint8))
-        self.mask_generator.set_state(tensors["train.mask_rng"].to(torch.uint8))
+        try:
+            self.data_generator.set_state(tensors["train.data_rng"].to(torch.uint8))
+            self.mask_generator.set_state(tensors["train.mask_rng"].to(torch.uint8))
+        except RuntimeError:  # torch checks the generator state's own invariants
+            raise CheckpointError("the training state's random generator states are corrupt") from None
         for name, p in self.model.named_parameters():
             if f"optim.exp_avg.{name}" in tensors:
                 self.optimizer.state[p] = {
@@ -255,12 +328,16 @@ class Trainer:
         steps: int | None = None,
     ) -> Trainer:
         """Continue a run from a checkpoint written by ``save`` (optionally to a new step budget)."""
-        ckpt = load_checkpoint(path, device="cpu")
+        ckpt = load_checkpoint(path, device="cpu", budget=None)  # training is the user's explicit choice
         if "train.step" not in ckpt.extra:
-            raise ValueError(f"{path} holds no training state (was it saved without the optimiser?)")
+            raise CheckpointError(f"{path} holds no training state (was it saved without the optimiser?)")
         config = ckpt.train_config if steps is None else replace(ckpt.train_config, steps=steps)
         trainer = cls(config, device)
         trainer.model.load_state_dict(ckpt.model.state_dict())
-        trainer.load_resume_state(ckpt.extra)
+        try:
+            trainer.load_resume_state(ckpt.extra)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
         trainer.history = list(ckpt.summary.get("history", []))
+        trainer.last_loss = ckpt.summary.get("final_loss")
         return trainer

@@ -1,11 +1,19 @@
 """bench/hypotheses.py: each hypothesis changes what it names and nothing else, and is judged by the
 study's thresholds."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 
-from bench.hypotheses import DATASET, DEPTH_CELLS, HYPOTHESES, hypothesis_config, judge, markdown
+from bench.hypotheses import (
+    DATASET,
+    DEPTH_CELLS,
+    HYPOTHESES,
+    hypothesis_config,
+    judge_pca_standardised,
+    markdown,
+    single_seed_patterns,
+)
 from toymae.reproduce.blog import Cell, blog_cells
 from toymae.reproduce.sweep import base_config, make_jobs
 
@@ -31,29 +39,62 @@ def test_each_hypothesis_changes_exactly_its_named_fields(name):
     _, model_edits, train_edits = HYPOTHESES[name]
     base = _flat(hypothesis_config("baseline").to_dict())
     changed = _flat(hypothesis_config(name).to_dict())
-    differing = {k for k in base if base[k] != changed[k]}
+    differing = {k for k in base.keys() | changed.keys() if base.get(k) != changed.get(k)}
     assert differing == {f"model.{k}" for k in model_edits} | set(train_edits)
     keys = {j.key for j in make_jobs(hypothesis_config(name), range(3), cells=CELLS)}
     assert keys.isdisjoint(j.key for j in make_jobs(hypothesis_config("baseline"), range(3), cells=CELLS))
 
 
-def _run(depth: int, seed: int, trained: float, random: float) -> dict:
-    scores = {"n16": trained, "n64": trained, "n256": trained, "n_all": trained, "pca2": trained}
-    base = {k: random for k in scores}
+def _run(ratio: float, depth: int, seed: int, trained: float, random: float, data: str = DATASET) -> dict:
+    keys = ("n16", "n64", "n256", "n_all", "n_all_cv", "pca2", "pca2_std")
     return {
-        "cell": asdict(Cell(0.6, depth, DATASET)),
+        "cell": asdict(Cell(ratio, depth, data)),
         "seed": seed,
-        "study": {"protocols": {"mean": scores}, "random_init": {"mean": base}},
+        "study": {
+            "protocols": {"mean": dict.fromkeys(keys, trained)},
+            "random_init": {"mean": dict.fromkeys(keys, random)},
+        },
     }
 
 
-def test_depth_one_far_above_depth_four_and_its_random_init_is_judged_as_holding():
-    runs = [_run(1, s, 0.95 + 0.01 * s, 0.6) for s in range(3)]
-    runs += [_run(4, s, 0.70 + 0.01 * s, 0.6) for s in range(3)]
-    judged = judge("baseline", runs)
-    by = {(v["claim"], v["labels"]): v["holds"] for v in judged["verdicts"]}
-    assert by[("depth", "all")] and by[("pca2", "pca2")]
-    # Depth 4 only 0.05 below: the claim's 0.1 margin fails, and the table says so.
-    close = [_run(1, s, 0.75 + 0.01 * s, 0.6) for s in range(3)] + runs[3:]
-    table = markdown([judge("baseline", close)])
-    assert "| mean | all | 0.760 ± 0.025" in table and table.count("✗") == 3
+def _depth_runs(d1: float, d4: float) -> list[dict]:
+    runs = [_run(0.6, 1, s, d1 + 0.01 * s, 0.6) for s in range(3)]
+    return runs + [_run(0.6, 4, s, d4 + 0.012 * s, 0.6) for s in range(3)]
+
+
+def test_pca_standardised_rule_holds_refutes_and_hedges():
+    holds = judge_pca_standardised({"runs": _depth_runs(0.9, 0.6)})
+    assert holds["by_dataset"][DATASET]["state"] == "holds" and holds["state"] == "holds"
+    refuted = judge_pca_standardised({"runs": _depth_runs(0.9, 0.85)})  # a 0.05 gap: below 0.15
+    assert refuted["by_dataset"][DATASET]["state"] == "refuted"
+    low = judge_pca_standardised({"runs": _depth_runs(0.7, 0.4)})  # a big gap, but depth 1 under 0.8
+    assert low["by_dataset"][DATASET]["state"] == "refuted"
+    assert "pca-standardised" in markdown([holds])
+
+
+def test_seed_noise_counts_single_seeds_that_show_the_pattern_only_where_three_do_not_hold():
+    # Seed 0 alone shows a 0.15 depth drop; seeds 1 and 2 show none: the 3-seed verdict is not "holds".
+    runs = [_run(0.6, 1, s, 0.8, 0.6) for s in range(3)]
+    runs += [_run(0.6, 4, s, v, 0.6) for s, v in enumerate((0.65, 0.8, 0.81))]
+    est = single_seed_patterns({"runs": runs})["by_dataset"][DATASET]["depth"]
+    assert est["single_seed_shows"] == 5 and est["of"] == 15  # 1 of 3 seeds, in each of 5 label budgets
+
+
+def test_a_finite_pool_is_drawn_once_and_every_batch_comes_from_it():
+    import torch
+
+    from toymae.config import RECIPES
+    from toymae.train import Trainer
+
+    cfg = replace(RECIPES["tiny"], train_pool=32, steps=2)
+    assert cfg.to_dict()["train_pool"] == 32 and "train_pool" not in RECIPES["tiny"].to_dict()
+    trainer = Trainer(cfg, device="cpu")
+    pool = trainer.pool.images.flatten(1)
+    assert pool.shape[0] == 32
+    seen = []
+    real_forward = trainer.model.forward
+    trainer.model.forward = lambda images, **kw: seen.append(images) or real_forward(images, **kw)
+    trainer.run(final_eval=False)
+    assert len(seen) == 2
+    for batch in seen:
+        assert all(any(torch.equal(img, row) for row in pool) for img in batch.flatten(1))
