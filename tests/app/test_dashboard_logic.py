@@ -21,7 +21,7 @@ from toymae.app.explore import (
 )
 from toymae.app.images import text_thumbnail
 from toymae.app.training_server import MAX_STEPS, BackgroundRun, TrainingSlot
-from toymae.data import ShapeWorldConfig
+from toymae.config import ShapeWorldConfig
 from toymae.model import build_model
 
 
@@ -120,7 +120,7 @@ def test_figures_are_plotly_figures_with_the_data():
     pca = figures.pca_scatter(np.random.default_rng(0).random((10, 2)), ["circle", "square"] * 5)
     assert sorted(t.name for t in pca.data) == ["circle", "square"]
     assert sum(len(t.x) for t in pca.data) == 10
-    rows = [{"x": 1, "m": 0.5, "m_std": 0.1}, {"x": 2, "m": 0.7, "m_std": 0.0}]
+    rows = [{"x": 1, "m": 0.5, "m_ci95": 0.1}, {"x": 2, "m": 0.7, "m_ci95": 0.0}]
     chart = figures.sweep_chart(rows, "x", [("m", "metric")], blog={1: 0.9, 2: 0.8})
     assert list(chart.data[0].y) == [0.5, 0.7] and list(chart.data[0].error_y.array) == [0.1, 0.0]
     assert chart.data[1].name.startswith("blog")
@@ -161,7 +161,8 @@ def test_background_stop_and_the_one_run_per_server_slot():
     first = slot.claim(tiny_config(steps=2000), owner="a")
     assert first is not None
     assert slot.claim(tiny_config(), owner="b") is None  # busy
-    assert slot.busy_with("b") is first and slot.busy_with("a") is None
+    assert slot.active() is first
+    assert "another visitor" in slot.refusal("b") and "stop it" in slot.refusal("a")
     first.stop()
     assert _wait(first, {"stopped", "done"}) == "stopped"
     assert first.progress.step < 2000
@@ -174,7 +175,7 @@ def test_background_stop_and_the_one_run_per_server_slot():
 
 def test_blog_sweep_charts_split_rows_by_sweep():
     rows = [
-        {"mask_ratio": r, "decoder_depth": d, "probe_acc": 0.9, "probe_acc_std": 0.01}
+        {"mask_ratio": r, "decoder_depth": d, "probe_acc": 0.9, "probe_acc_ci95": 0.01}
         for r, d in [(0.1, 2), (0.6, 2), (0.9, 2), (0.6, 1), (0.6, 4)]
     ]
     ratio, depth = figures.blog_sweep_charts(rows, [("probe_acc", "probe")])

@@ -111,7 +111,7 @@ def test_reproduce_quick_writes_all_formats_and_ships(tmp_path, capsys):
     assert len(data["runs"]) == 9 and len(data["table"]) == 9
     assert data["meta"]["command"].startswith("python -m toymae reproduce --quick")
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert len(rows) == 9 and {"probe_acc", "probe_acc_std", "halluc_rate_common"} <= set(rows[0])
+    assert len(rows) == 9 and {"probe_acc", "probe_acc_ci95", "halluc_rate_common"} <= set(rows[0])
     md = (out / "results.md").read_text()
     assert "| 0.9 | 0.767 |" in md and "Models: 16 px images in 4×4 patches" in md and "40 steps of 64" in md
     manifest = json.loads((ship / "manifest.json").read_text())
@@ -128,47 +128,6 @@ def test_scheduler_that_is_not_there_is_a_clear_error(capsys):
     assert code == 2
 
 
-def blog_rows(changes: dict | None = None) -> list[dict]:
-    """The blog's nine probe accuracies as result rows, with a blog-like PCA picture."""
-    rows = [
-        {"mask_ratio": r, "decoder_depth": 2, "probe_acc": p, "pca2_acc": 0.6}
-        for r, p in rp.BLOG_MASK_RATIO.items()
-    ]
-    rows += [
-        {"mask_ratio": 0.6, "decoder_depth": d, "probe_acc": p, "pca2_acc": 0.95 if d == 1 else 0.6}
-        for d, p in rp.BLOG_DECODER_DEPTH.items()
-        if d != 2
-    ]
-    for (ratio, depth), value in (changes or {}).items():
-        next(r for r in rows if (r["mask_ratio"], r["decoder_depth"]) == (ratio, depth))["probe_acc"] = value
-    return rows
-
-
-def test_the_blogs_own_tables_pass_every_finding():
-    found = rp.check_findings(blog_rows())
-    assert [f.key for f in found] == ["F1", "F2", "F3"] and all(f.holds for f in found)
-    assert "0.6 -> 0.986" in found[0].detail
-
-
-def test_findings_fail_on_our_kind_of_table():
-    flat = blog_rows({(0.9, 2): 0.98, (0.6, 4): 0.985})  # no drop at 0.9, no depth effect
-    f1, f2, f3 = rp.check_findings(flat)
-    assert not f1.holds and not f2.holds and f3.holds
-    assert f1.margin < 0 and f2.margin < 0
-
-
-def test_a_best_ratio_outside_the_middle_fails_f1():
-    assert not rp.check_findings(blog_rows({(0.1, 2): 0.99}))[0].holds
-
-
-def test_findings_need_their_cells_and_appear_in_the_markdown():
-    rows = blog_rows()
-    assert rp.check_findings([r for r in rows if r["decoder_depth"] != 4]) is None
-    md = rp.findings_markdown(rows)
-    assert md.count("| yes |") == 3
-    assert "Not all cells" in rp.findings_markdown(rows[:2])
-
-
 def test_training_summary_names_the_model_and_budget_and_flags_mixed_runs():
     from dataclasses import replace
 
@@ -183,11 +142,25 @@ def test_training_summary_names_the_model_and_budget_and_flags_mixed_runs():
     assert "differ" in rp.training_summary([*runs, longer])
 
 
-def test_one_seed_reports_a_mean_without_a_spread():
+def test_one_seed_reports_a_mean_without_an_interval_and_two_a_t_interval():
     runs = [{"cell": {"mask_ratio": 0.6, "decoder_depth": 1}, "seed": 0, "probe_acc": 0.9}]
     (row,) = rp.aggregate(runs)
-    assert row["probe_acc"] == 0.9 and row["probe_acc_std"] is None
-    assert rp.format_mean_std(0.9, None) == "0.900"
-    assert rp.format_mean_std(0.9, 0.0123) == "0.900 ± 0.012"
+    assert row["probe_acc"] == 0.9 and row["probe_acc_ci95"] is None
+    assert rp.format_mean_ci(0.9, None) == "0.900"
+    assert rp.format_mean_ci(0.9, 0.0123) == "0.900 ± 0.012"
     runs.append({**runs[0], "seed": 1, "probe_acc": 0.8})
-    assert rp.aggregate(runs)[0]["probe_acc_std"] == pytest.approx(0.0707, abs=1e-4)
+    # two seeds: t(1) = 12.706 times the standard error 0.05
+    assert rp.aggregate(runs)[0]["probe_acc_ci95"] == pytest.approx(12.706 * 0.05, abs=1e-3)
+
+
+def test_the_reproduction_still_names_every_shipped_run():
+    """A job's key names its result files: a change to the shipped recipe or the evaluation that moved
+    a key would make `reproduce` train the shipped runs again instead of finding them."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    shipped = json.loads((Path(__file__).parents[2] / "checkpoints" / "results.json").read_text())["runs"]
+    for run in shipped:
+        cell = rp.Cell(**run["cell"])
+        base = replace(rp.base_config(data=cell.dataset), precision=run["config"]["precision"])
+        assert rp.make_jobs(base, [run["seed"]], cells=[cell])[0].key == run["key"], run["name"]

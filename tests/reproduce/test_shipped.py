@@ -66,13 +66,13 @@ def test_cli_probe_on_fresh_images_agrees_with_the_shipped_study_within_0_03(cap
     for which in ("protocols", "random_init"):
         for protocol, scores in recorded[which].items():
             for key, value in scores.items():
-                if key.endswith("_std"):
-                    continue
+                if key == "cv_c" or (key.endswith("_std") and key != "pca2_std"):
+                    continue  # the chosen C and the spread over label draws are not the model's numbers
                 got = fresh[which][protocol][key]
                 # PCA-2 moves more between evaluation sets than the probes: the basis is refit on
                 # each train split, and it sits near chance here. Measured when this test was first
                 # run: cls PCA-2 0.5915 on data seed 777123 vs 0.5525 recorded (0.039), hence 0.05.
-                assert abs(got - value) <= (0.05 if key == "pca2" else 0.03), (
+                assert abs(got - value) <= (0.05 if key.startswith("pca2") else 0.03), (
                     which,
                     protocol,
                     key,

@@ -48,13 +48,27 @@ def _measure(item: tuple[str, dict]) -> dict:
     return {**{k: record[k] for k in TRAINING_KEYS if k in record}, **measured, "measured_from": "float16"}
 
 
+def is_current(record: dict) -> bool:
+    """Measured by today's ``evaluate_model`` (hallucination v2 and the cross-validated probe) when its
+    job ran: nothing to re-measure."""
+    study = record.get("study", {}).get("protocols", {})
+    return record.get("halluc_own", {}).get("protocol") == "v2" and "n_all_cv" in study.get("mean", {})
+
+
 def rejudge(items: list[tuple[Path, dict]], workers: int = 2) -> list[dict]:
-    """(checkpoint, training record) pairs -> fresh result records, in the same order."""
-    work = [(str(p), r) for p, r in items]
-    if workers <= 1:
-        return [_measure(w) for w in work]
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_measure, work))
+    """(checkpoint, training record) pairs -> result records under today's protocols, in the same
+    order; records that already are (``is_current``) are kept as they are."""
+    todo = [i for i, (_, r) in enumerate(items) if not is_current(r)]
+    work = [(str(items[i][0]), items[i][1]) for i in todo]
+    if workers <= 1 or len(work) <= 1:
+        fresh = [_measure(w) for w in work]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            fresh = list(pool.map(_measure, work))
+    out = [r for _, r in items]
+    for i, r in zip(todo, fresh, strict=True):
+        out[i] = r
+    return out
 
 
 def shipped_file(record: dict) -> str:
