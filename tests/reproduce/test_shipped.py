@@ -98,3 +98,31 @@ def test_cli_one_image_mode_gives_the_verdict_the_try_this_link_promises(link, t
     again = [*image, "--mask", out["mask"], "--json", "--out", str(tmp_path / "two.png")]
     assert main(again) == 0
     assert json.loads(capsys.readouterr().out)["loss_hidden"] == pytest.approx(out["loss_hidden"], abs=1e-6)
+
+
+@pytest.mark.skipif(_entry("ratio0.9-dec2") is None, reason="no shipped ratio0.9-dec2 model")
+def test_cli_hallucinate_json_has_three_labels_per_shape_and_the_blind_baseline(capsys):
+    path = str(CHECKPOINT_DIR / _entry("ratio0.9-dec2")["file"])
+    assert main(["hallucinate", path, "--mask-ratio", "0.9", "--n", "200", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == "v2"
+    for row in (out["labels"], *out["by_shape"].values(), out["blind"]["labels"]):
+        rates = [row[k]["rate"] for k in ("faithful", "hallucinated", "uncertain")]
+        assert sum(rates) == pytest.approx(1.0) and row["n_decidable"] > 0
+    assert set(out["balanced"]) == {"faithful", "hallucinated", "uncertain"}
+    assert out["rate"] == out["labels"]["hallucinated"]["rate"]
+
+
+def test_every_seed_of_every_cell_is_shipped_and_loads():
+    manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
+    entries = manifest["checkpoints"] + manifest.get("seed_checkpoints", [])
+    seeds: dict[tuple[str, str], set[int]] = {}
+    for e in entries:
+        seeds.setdefault((e["dataset"], e["name"]), set()).add(e["seed"])
+        ckpt = load_checkpoint(CHECKPOINT_DIR / e["file"])
+        assert ckpt.train_config.seed == e["seed"] and ckpt.train_config.model.mask_ratio == e["mask_ratio"]
+    assert len(seeds) == 18 and all(s == {0, 1, 2} for s in seeds.values()), seeds
+    results = json.loads((CHECKPOINT_DIR / "results.json").read_text())
+    assert len(results["runs"]) == 54
+    assert {v["state"] for v in results["verdicts"]} <= {"holds", "refuted", "inconclusive"}
+    assert all("diff" in v or v["claim"] == "hallucination" for v in results["verdicts"])
