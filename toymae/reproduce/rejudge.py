@@ -55,10 +55,10 @@ def is_current(record: dict) -> bool:
     return record.get("halluc_own", {}).get("protocol") == "v2" and "n_all_cv" in study.get("mean", {})
 
 
-def rejudge(items: list[tuple[Path, dict]], workers: int = 2) -> list[dict]:
+def rejudge(items: list[tuple[Path | None, dict]], workers: int = 2) -> list[dict]:
     """(checkpoint, training record) pairs -> result records under today's protocols, in the same
     order; records that already are (``is_current``) are kept as they are."""
-    todo = [i for i, (_, r) in enumerate(items) if not is_current(r)]
+    todo = [i for i, (p, r) in enumerate(items) if p is not None and not is_current(r)]
     work = [(str(items[i][0]), items[i][1]) for i in todo]
     if workers <= 1 or len(work) <= 1:
         fresh = [_measure(w) for w in work]
@@ -81,14 +81,15 @@ def shipped_file(record: dict) -> str:
     )
 
 
-def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path, dict]]:
-    """Seed 0 from the shipped folder (records from its results.json), other seeds from sweep job
-    folders (``*.json`` beside ``*.safetensors``), one per (cell, seed); later sources win."""
-    found: dict[tuple, tuple[Path, dict]] = {}
+def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path | None, dict]]:
+    """Every run of the shipped results.json (with its shipped checkpoint, or None where none is
+    shipped: such a record is kept as measured, it cannot be measured again), then runs from sweep job
+    folders (``*.json`` beside ``*.safetensors``); one per (cell, seed), later sources win."""
+    found: dict[tuple, tuple[Path | None, dict]] = {}
     for record in json.loads((checkpoints / "results.json").read_text())["runs"]:
         path = checkpoints / shipped_file(record)
-        if path.exists():
-            found[(json.dumps(record["cell"], sort_keys=True), record["seed"])] = (path, record)
+        key = (json.dumps(record["cell"], sort_keys=True), record["seed"])
+        found[key] = (path if path.exists() else None, record)
     for d in job_dirs:
         for res in sorted(d.glob("*.json")):
             record = json.loads(res.read_text())
@@ -98,11 +99,16 @@ def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path, dict]]:
     return sorted(found.values(), key=lambda pr: (pr[1]["cell"].get("dataset", ""), pr[1]["name"]))
 
 
-def ship_all_seeds(items: list[tuple[Path, dict]], results: list[dict], dest: Path, meta: dict) -> None:
+def ship_all_seeds(
+    items: list[tuple[Path | None, dict]], results: list[dict], dest: Path, meta: dict
+) -> None:
     """Every run's checkpoint at ``shipped_file``, the manifest (seed 0 under ``checkpoints``: the
-    dashboard's models; the others under ``seed_checkpoints``) and results.{json,csv,md}."""
+    dashboard's models; the others under ``seed_checkpoints``) and results.{json,csv,md}. Runs without
+    a checkpoint stay in the results, not in the manifest."""
     entries: dict[str, list[dict]] = {"checkpoints": [], "seed_checkpoints": []}
     for (path, _), r in zip(items, results, strict=True):
+        if path is None:
+            continue
         target = dest / shipped_file(r)
         if path.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
