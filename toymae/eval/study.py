@@ -1,17 +1,12 @@
-"""The representation study: three feature protocols x label budgets, each beside its random init.
+"""The representation study: four feature protocols x label budgets, each beside its random init.
 
 A probe number means little alone: on the default dataset an *untrained* encoder already separates
 circles from squares (a square covers 4/pi times a circle's pixels). So every accuracy here is
 measured twice, on the trained encoder and on the same architecture at the same seed's random
 initialisation, and reported with the difference.
 
-Protocols (how an image becomes a feature vector):
-- ``mean``: the encoder on the full image, patch tokens mean-pooled;
-- ``cls``: the encoder on the full image, the cls token;
-- ``visible``: the encoder on the image masked at the model's training ratio (fixed mask seed), the
-  visible tokens mean-pooled: the representation most MAE codebases probe;
-- ``visible_avg``: as ``visible``, averaged over ``VISIBLE_AVG_MASKS`` masks: in distribution for the
-  encoder (it only ever saw images masked at its ratio) yet it keeps the whole image's information.
+Protocols (how an image becomes a feature vector): ``config.PROTOCOLS``, read by
+``probe.extract_features`` (``mean``, ``cls``, ``visible``, ``visible_avg``).
 
 Label budgets: a standardised logistic regression (C = 1) fit on 16, 64 or 256 labelled images
 (class-balanced, ``LABEL_DRAWS`` random draws from the train split, mean and std) or on the whole train
@@ -29,50 +24,17 @@ import statistics
 from collections.abc import Iterable
 
 import numpy as np
-import torch
 
+from toymae.config import PROTOCOLS
 from toymae.data import ShapeBatch
 from toymae.model import MaskedAutoencoder, build_model
 from toymae.probe import cv_probe_accuracy, extract_features, pca2_accuracy, shape_probe_accuracy
 
-PROTOCOLS = ("mean", "cls", "visible", "visible_avg")
 LABEL_BUDGETS = (16, 64, 256)  # and "all": the whole train split
 LABELS = ("16", "64", "256", "all", "all_cv")
 PCA2 = ("pca2", "pca2_std")
 METRIC_KEYS = ("n16", "n64", "n256", "n_all", "n_all_cv", "pca2", "pca2_std")
 LABEL_DRAWS = 10  # the mean over draws must be steady to about 0.03 between evaluation sets
-VISIBLE_MASK_SEED = 0
-VISIBLE_AVG_MASKS = 8  # masks averaged by ``visible_avg``
-
-
-def protocol_features(model: MaskedAutoencoder, images: torch.Tensor, protocol: str) -> np.ndarray:
-    """(N, D) features of ``images`` under a protocol (see the module docstring)."""
-    return all_protocol_features(model, images, (protocol,))[protocol]
-
-
-def all_protocol_features(
-    model: MaskedAutoencoder, images: torch.Tensor, protocols: Iterable[str] = PROTOCOLS
-) -> dict[str, np.ndarray]:
-    """Features under each protocol; ``mean`` and ``cls`` share one pass over the full image."""
-    protocols = tuple(protocols)
-    if unknown := set(protocols) - set(PROTOCOLS):
-        raise ValueError(f"unknown protocols {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
-    out = {}
-    if "mean" in protocols or "cls" in protocols:
-        tokens = extract_features(model, images, pool="tokens")  # (N, 1 + L, D)
-        out["mean"], out["cls"] = tokens[:, 1:].mean(axis=1), tokens[:, 0]
-    if "visible" in protocols or "visible_avg" in protocols:
-        gen = torch.Generator().manual_seed(VISIBLE_MASK_SEED)
-        ratio = model.config.mask_ratio
-        draws = [extract_features(model, images, mask_ratio=ratio, generator=gen)]
-        if "visible_avg" in protocols:  # the first mask is ``visible``'s; the others follow it
-            draws += [
-                extract_features(model, images, mask_ratio=ratio, generator=gen)
-                for _ in range(VISIBLE_AVG_MASKS - 1)
-            ]
-            out["visible_avg"] = np.mean(draws, axis=0)
-        out["visible"] = draws[0]
-    return {p: out[p] for p in protocols}
 
 
 def label_budget_accuracy(
@@ -127,8 +89,8 @@ def representation_study(
     out = {}
     for name, m in (("protocols", model), ("random_init", untrained)):
         ftr, fte = (
-            all_protocol_features(m, train.images, protocols),
-            all_protocol_features(m, test.images, protocols),
+            extract_features(m, train.images, protocols),
+            extract_features(m, test.images, protocols),
         )
         out[name] = {p: scores_from_features(ftr[p], train, fte[p], test, draws) for p in protocols}
     return out
@@ -161,11 +123,24 @@ def mean_ci(values: list[float]) -> dict[str, float | int | None]:
 
 def aggregate_study(runs: list[dict]) -> dict:
     """Per protocol and metric across the seeds of one cell: trained, random init and their paired
-    difference (trained minus the random init of the same seed), each as ``mean_ci``."""
+    difference (trained minus the random init of the same seed), each as ``mean_ci`` over the seeds
+    that measured it (a protocol or metric added later may have fewer seeds: ``n`` says how many)."""
     runs = [r for r in runs if "study" in r]
     out: dict = {"trained": {}, "random_init": {}, "delta": {}}
-    if not runs:
-        return out
+    protocols = [p for p in PROTOCOLS if any(p in r["study"]["protocols"] for r in runs)]
+    for p in protocols:
+        for which in out:
+            out[which][p] = {}
+        for key in METRIC_KEYS:
+            having = [r for r in runs if key in r["study"]["protocols"].get(p, {})]
+            if not having:
+                continue
+            trained = [r["study"]["protocols"][p][key] for r in having]
+            random = [r["study"]["random_init"][p][key] for r in having]
+            out["trained"][p][key] = mean_ci(trained)
+            out["random_init"][p][key] = mean_ci(random)
+            out["delta"][p][key] = mean_ci([t - b for t, b in zip(trained, random, strict=True)])
+    return out
     for p in runs[0]["study"]["protocols"]:
         for which in out:
             out[which][p] = {}

@@ -21,8 +21,9 @@ import math
 import statistics
 from collections.abc import Iterable
 
+from toymae.config import PROTOCOLS
 from toymae.eval.hallucination import wilson_interval
-from toymae.eval.study import LABELS, PCA2, PROTOCOLS, metric_key, t95
+from toymae.eval.study import LABELS, PCA2, metric_key, t95
 
 CLAIMS = {
     "hallucination": "at ratio 0.6 (decoder depth 2) the decoder sometimes confidently draws a hidden "
@@ -167,18 +168,21 @@ def judge(runs: Iterable[dict], dataset: str) -> list[dict]:
     studied = [c for c in cells.values() if any("study" in r for r in c.values())]
     if not studied:
         return out
-    protocols = [p for p in PROTOCOLS if p in next(iter(studied[0].values()))["study"]["protocols"]]
+    runs_with_study = [r for c in studied for r in c.values() if "study" in r]
+    protocols = [p for p in PROTOCOLS if any(p in r["study"]["protocols"] for r in runs_with_study)]
     ratios = {ratio: cell for (ratio, depth), cell in cells.items() if depth == 2}
     for p in protocols:
         for labels in (*LABELS, *PCA2):
             key = metric_key(labels)
-            if not _values(next(iter(studied)), p, key):
+            if not any(_values(c, p, key) for c in studied):
                 continue
             base = {"dataset": dataset, "protocol": p, "labels": labels}
-            if labels not in PCA2 and 0.9 in ratios and len(ratios) >= 2:
+            if labels not in PCA2:
                 out += _ratio_claims(ratios, p, key, base)
             if (0.6, 1) in cells and (0.6, 4) in cells:
-                out.append(_depth_claim(cells[(0.6, 1)], cells[(0.6, 4)], p, key, labels, base))
+                d1, d4 = cells[(0.6, 1)], cells[(0.6, 4)]
+                if _values(d1, p, key) and _values(d4, p, key):
+                    out.append(_depth_claim(d1, d4, p, key, labels, base))
     return out
 
 
@@ -187,6 +191,9 @@ def _gain(cell: dict[int, dict], p: str, key: str) -> dict:
 
 
 def _ratio_claims(ratios: dict[float, dict], p: str, key: str, base: dict) -> list[dict]:
+    ratios = {r: cell for r, cell in ratios.items() if _values(cell, p, key)}  # measured cells only
+    if 0.9 not in ratios or len(ratios) < 2:
+        return []
     nums = {f"ratio {r:g}": _number(cell, p, key) for r, cell in sorted(ratios.items())}
     mean = {r: nums[f"ratio {r:g}"]["mean"] for r in ratios}
     best = max(ratios, key=mean.get)

@@ -55,10 +55,11 @@ def is_current(record: dict) -> bool:
     return record.get("halluc_own", {}).get("protocol") == "v2" and "n_all_cv" in study.get("mean", {})
 
 
-def rejudge(items: list[tuple[Path | None, dict]], workers: int = 2) -> list[dict]:
+def rejudge(items: list[tuple[Path | None, dict]], workers: int = 2, measure: bool = True) -> list[dict]:
     """(checkpoint, training record) pairs -> result records under today's protocols, in the same
-    order; records that already are (``is_current``) are kept as they are."""
-    todo = [i for i, (p, r) in enumerate(items) if p is not None and not is_current(r)]
+    order; records that already are (``is_current``) are kept as they are, and so is every record
+    when ``measure`` is False (assembling what earlier runs measured)."""
+    todo = [i for i, (p, r) in enumerate(items) if measure and p is not None and not is_current(r)]
     work = [(str(items[i][0]), items[i][1]) for i in todo]
     if workers <= 1 or len(work) <= 1:
         fresh = [_measure(w) for w in work]
@@ -139,15 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", nargs="*", default=[], help="sweep job folders with the other seeds")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--assemble-only", action="store_true", help="measure nothing: ship the records as they are"
+    )
     args = parser.parse_args(argv)
     dest = Path(args.checkpoints)
     t0 = time.perf_counter()
     items = collect(dest, [Path(d) for d in args.jobs])
-    results = rejudge(items, args.workers)
+    results = rejudge(items, args.workers, measure=not args.assemble_only)
     meta = run_meta([], time.perf_counter() - t0, f"local, {args.workers} worker(s) on cpu")
     meta["command"] = "python -m toymae.reproduce.rejudge " + " ".join(argv or [])
     ship_all_seeds(items, results, dest, meta)
-    print(f"re-measured {len(results)} models in {time.perf_counter() - t0:.0f} s; wrote {dest}/")
+    print(f"{len(results)} runs in {time.perf_counter() - t0:.0f} s; wrote {dest}/")
     return 0
 
 
