@@ -9,9 +9,11 @@ import ctypes.util
 import functools
 import os
 
+import numpy as np
 import streamlit as st
+from PIL import Image
 
-from app_pages._shared import sidebar_model_picker
+from app_pages._shared import run_in_line, sidebar_model_picker, warm_shipped_models
 
 
 @functools.cache
@@ -38,9 +40,17 @@ def release_free_memory() -> None:
         libc.malloc_trim(0)
 
 
-st.set_page_config(
-    page_title="toymae · a toy masked autoencoder", page_icon=":material/grid_view:", layout="wide"
-)
+def favicon() -> Image.Image:
+    """A 4 x 4 patch grid with some patches hidden (grey), drawn here: with a Material icon as
+    ``page_icon`` the browser fetches the icon from Google's font host, and the app makes no external
+    request."""
+    cells = np.array([[1, 0, 1, 1], [1, 1, 0, 1], [0, 1, 1, 1], [1, 1, 1, 0]], dtype=np.uint8)
+    tile = np.where(cells[..., None] == 1, [38, 39, 48], [170, 170, 170]).astype(np.uint8)
+    big = np.kron(tile, np.ones((7, 7, 1), dtype=np.uint8))  # 28 x 28, framed to 32 x 32 in white
+    return Image.fromarray(np.pad(big, ((2, 2), (2, 2), (0, 0)), constant_values=255))
+
+
+st.set_page_config(page_title="toymae · a toy masked autoencoder", page_icon=favicon(), layout="wide")
 
 # Material icons, not emoji: a browser without an emoji font (Debian's Chromium) draws emoji as boxes.
 pages = [
@@ -68,7 +78,8 @@ st.html("<style>.stMainBlockContainer { padding: 3rem 2rem 4rem 2rem; }</style>"
 sidebar_model_picker()
 page = st.navigation(pages)
 try:
-    page.run()
+    run_in_line(page.run)  # at most a few pages compute at once; the others say how many wait
+    warm_shipped_models()  # the page is drawn: now load the other shipped models in the background
 finally:
     if os.environ.get("TOYMAE_MALLOC_TRIM", "1") != "0":
         release_free_memory()  # a page's freed intermediates would otherwise stay in this thread's arena

@@ -11,7 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toymae.data import ShapeWorldConfig, make_generator, sample
+from toymae.config import ShapeWorldConfig
+from toymae.data import make_generator, sample
 
 
 def main() -> None:

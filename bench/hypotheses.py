@@ -37,6 +37,7 @@ from toymae.data import eval_set, make_generator, sample  # noqa: E402
 from toymae.reproduce.blog import blog_cells  # noqa: E402
 from toymae.reproduce.claims import MARK, judge, paired  # noqa: E402
 from toymae.reproduce.sweep import (  # noqa: E402
+    HELD_OUT_N,
     LocalExecutor,
     base_config,
     checkpoint_path,
@@ -93,12 +94,12 @@ def depth_verdict(runs: list[dict]) -> dict | None:
 
 
 def pool_gap(out_dir: Path, job) -> float:
-    """Held-out minus pool-image loss of a finite-pool job's saved model (1,000 images each, the same
-    mask stream): a memorising decoder fits its pool better than new images."""
+    """Held-out minus pool-image loss of a finite-pool job's saved model (``HELD_OUT_N`` images each, the
+    same mask stream): a memorising decoder fits its pool better than new images."""
     model = load_checkpoint(checkpoint_path(out_dir, job), device="cpu").model
     c = job.config
-    pool = sample(c.train_pool, c.data, make_generator(c.seed, "pool")).images[:1000]
-    held = eval_set(job.eval.probe_test, c.data, job.eval.data_seed, "probe-test").images[:1000]
+    pool = sample(c.train_pool, c.data, make_generator(c.seed, "pool")).images[:HELD_OUT_N]
+    held = eval_set(job.eval.probe_test, c.data, job.eval.data_seed, "probe-test").images[:HELD_OUT_N]
     losses = []
     with torch.no_grad():
         for images in (held, pool):

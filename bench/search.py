@@ -116,43 +116,30 @@ class SearchJob:
 
 def other_protocols(job, model) -> dict:
     """Sensitivity-only probe protocols on the trained model, and the protocol's free baseline."""
-    import torch
-
+    from bench.probe_protocols import unstandardised_accuracy
     from toymae.data import eval_set
     from toymae.model import build_model
-    from toymae.probe import (
-        cls_features,
-        extract_features,
-        masked_features,
-        pca2_accuracy,
-        shape_probe_accuracy,
-        unstandardised_accuracy,
-    )
+    from toymae.probe import extract_features, pca2_accuracy, shape_probe_accuracy
 
     spec, data = job.eval, job.config.data
     tr = eval_set(spec.probe_train, data, spec.data_seed, "probe-train")
     te = eval_set(spec.probe_test, data, spec.data_seed, "probe-test")
     ytr, yte = tr.shape.numpy(), te.shape.numpy()
-    ftr, fte = extract_features(model, tr.images), extract_features(model, te.images)
-    ratio = job.cell.mask_ratio
+    ftr, fte = (extract_features(model, b.images, ("mean", "cls")) for b in (tr, te))
+    # Masked input at the model's own training ratio (what the encoder saw in pretraining), with
+    # different masks for the two splits.
+    vtr, vte = (
+        extract_features(model, b.images, ("visible",), mask_seed=s)["visible"] for b, s in ((tr, 1), (te, 2))
+    )
     init = build_model(job.config.model, job.config.seed, model.cls_token.device)  # same init as training
-    itr, ite = extract_features(init, tr.images), extract_features(init, te.images)
-    with torch.no_grad():
-        return {
-            "probe_unstandardised": unstandardised_accuracy(ftr, ytr, fte, yte),
-            "probe_cls": shape_probe_accuracy(
-                cls_features(model, tr.images), ytr, cls_features(model, te.images), yte
-            ),
-            # Masked input at the model's own training ratio (what the encoder saw in pretraining).
-            "probe_masked_own_ratio": shape_probe_accuracy(
-                masked_features(model, tr.images, ratio, seed=1),
-                ytr,
-                masked_features(model, te.images, ratio, seed=2),
-                yte,
-            ),
-            "probe_random_init": shape_probe_accuracy(itr, ytr, ite, yte),
-            "pca2_random_init": pca2_accuracy(itr, ytr, ite, yte),
-        }
+    itr, ite = (extract_features(init, b.images)["mean"] for b in (tr, te))
+    return {
+        "probe_unstandardised": unstandardised_accuracy(ftr["mean"], ytr, fte["mean"], yte),
+        "probe_cls": shape_probe_accuracy(ftr["cls"], ytr, fte["cls"], yte),
+        "probe_masked_own_ratio": shape_probe_accuracy(vtr, ytr, vte, yte),
+        "probe_random_init": shape_probe_accuracy(itr, ytr, ite, yte),
+        "pca2_random_init": pca2_accuracy(itr, ytr, ite, yte),
+    }
 
 
 def run_search_job(sj: SearchJob) -> dict:

@@ -32,12 +32,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(
-    log_path: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+    log_path: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    script: str | Path = "app.py",
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Yield (base URL, server process); the server is stopped on exit. ``env``: extra variables."""
+    """Yield (base URL, server process); the server is stopped on exit. ``env``: extra variables;
+    ``script``: another Streamlit script to serve (run from the repository root, like app.py)."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1"]  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

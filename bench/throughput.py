@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.reference_mae import ReferenceMAE
-from toymae.data import ShapeWorldConfig, make_generator, sample
+from toymae.config import ShapeWorldConfig
+from toymae.data import make_generator, sample
 from toymae.model import MAEConfig, MaskedAutoencoder
 from toymae.train import cpu_bf16_matmul, resolve_precision
 

@@ -1,7 +1,7 @@
 """Time to quality: wall time for the reproduction's default cell to reach its converged held-out loss.
 
 The cell is the reproduction's ratio 0.6, decoder depth 2 (widths 64/32, batch 64, lr 4e-3, warmup
-then cosine over ``REPRO_STEPS``). The target is fixed by a rule written before the first run:
+then cosine over the ``shipped`` recipe's steps). The target is fixed by a rule written before the first run:
 **1.1 x the seed-mean held-out loss that the shipped 3-seed run of this cell reached at the full
 budget** (``checkpoints/results.json``), the 10% of the convergence rule that chose the budget.
 
@@ -43,7 +43,7 @@ from bench.reference_mae import ReferenceMAE  # noqa: E402
 from bench.throughput import matmul_peak, training_flops_per_image  # noqa: E402
 from toymae.config import TrainConfig  # noqa: E402
 from toymae.data import eval_set, make_generator, sample  # noqa: E402
-from toymae.reproduce.sweep import EvalSpec, base_config  # noqa: E402
+from toymae.reproduce.sweep import HELD_OUT_N, EvalSpec, base_config  # noqa: E402
 from toymae.train import Trainer, cpu_bf16_matmul, lr_at  # noqa: E402
 
 CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
@@ -158,7 +158,7 @@ def main() -> None:
     config = replace(base, model=replace(base.model, **CELL), seed=args.seed)
     target, n_seeds = target_loss()
     spec = EvalSpec()
-    held_out_images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:1000]
+    held_out_images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
 
     auto = Trainer(config, device="cpu")
     fp32 = Trainer(replace(config, precision="fp32"), device="cpu")

@@ -24,8 +24,8 @@ from toymae.eval.hallucination import image_verdict, score_reconstructions
 from toymae.masks import to_text
 
 
-def verdict(ckpt, batch, mask: np.ndarray | None, seed: int, ratio: float = 0.6):
-    rec = reconstruct_one(ckpt.model, batch.images, mask, ratio, seed)
+def verdict(ckpt, batch, hidden: np.ndarray | None, seed: int, mask_ratio: float = 0.6):
+    rec = reconstruct_one(ckpt.model, batch.images, hidden, mask_ratio, seed)
     h = score_reconstructions(
         batch.images,
         counterfactual(batch),

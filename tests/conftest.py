@@ -7,17 +7,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from toymae.reproduce import base_config
-from toymae.train import TrainConfig, Trainer
+from toymae.config import RECIPES, TrainConfig
+from toymae.train import Trainer
 
 torch.set_num_threads(2)
 
 
 def tiny_config(**overrides) -> TrainConfig:
-    """The reproduction's tiny (--quick) model with a short, fp32 budget: trains in about a second."""
-    base = replace(
-        base_config(quick=True), steps=60, lr=3e-3, warmup_steps=10, eval_size=128, precision="fp32"
-    )
+    """The ``tiny`` recipe with a short, fp32 budget: trains in about a second."""
+    base = replace(RECIPES["tiny"], steps=60, lr=3e-3, warmup_steps=10, eval_size=128, precision="fp32")
     return replace(base, **overrides)
 
 

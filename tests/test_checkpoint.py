@@ -69,7 +69,7 @@ def _bad_files(path):
     wrong_shape = lambda t: t.update({"blocks.0.fc1.weight": torch.zeros(3, 3)})  # noqa: E731
     return {
         "random bytes": (bytes(range(256)) * 40, "not a safetensors file"),
-        "empty": (b"", "too short"),
+        "empty": (b"", "the file is empty"),
         "truncated": (data[: len(data) // 2], "truncated"),
         "pickle": (pickle.dumps({"weights": [1, 2, 3]}), "not a safetensors file"),
         "missing tensor": (
@@ -87,7 +87,7 @@ def _bad_files(path):
             _rewrite(path, lambda t: t.update(evil=torch.zeros(1))),
             "unexpected tensor 'evil'",
         ),
-        "header lies": (struct.pack("<Q", 10**12) + data[8:], "header length"),
+        "header lies": (struct.pack("<Q", 10**12) + data[8:], "header too large"),
     }
 
 

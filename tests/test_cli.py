@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -19,7 +20,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "cmd", [[], ["train"], ["probe"], ["reconstruct"], ["hallucinate"], ["reproduce"], ["pca"], ["info"]]
+    "cmd",
+    [
+        [],
+        ["train"],
+        ["probe"],
+        ["reconstruct"],
+        ["hallucinate"],
+        ["reproduce"],
+        ["pca"],
+        ["info"],
+        ["export"],
+        ["dashboard"],
+    ],
 )
 def test_help_everywhere(cmd):
     r = run_cli(*cmd, "--help")
@@ -107,6 +120,15 @@ def test_bad_arguments_exit_2_with_one_line(args, needle):
     assert len(r.stderr.strip().splitlines()) <= 3  # argparse prints usage + the error
 
 
+def test_an_unwritable_output_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a file where the output's folder should be
+    r = run_cli("train", "--recipe", "tiny", "--out", str(blocker / "m.safetensors"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "cannot write" in r.stderr
+    assert "training" not in r.stderr  # refused before the run began
+
+
 def test_bad_checkpoint_file_exits_2(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x80\x04not a checkpoint")
@@ -168,3 +190,47 @@ def test_one_image_reconstruction_prints_the_verdict_and_refuses_mixed_flags(tra
     assert main(["reconstruct", path, "--json", "--out", png]) == 2  # --json needs --shape
     assert main(["reconstruct", path, "--shape", "square", "--mask", "ff" * 8, "--mask-ratio", "0.5"]) == 2
     assert main(["reconstruct", path, "--shape", "square", "--mask", "abc"]) == 2
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["probe"], ["reconstruct"], ["reproduce"], ["pca"]])
+def test_help_imports_neither_torch_nor_numpy(cmd):
+    """`--help` is built from toymae.config alone: it answers without loading the heavy libraries."""
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "toymae", *cmd, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and "usage: toymae" in r.stdout
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "argparse" in imported  # the check reads the import log it thinks it reads
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("torch", "numpy"))
+    assert not heavy, heavy[:5]
+
+
+def test_train_recipes_are_named_and_flags_change_them():
+    from toymae.cli import build_parser, train_config_from_args
+    from toymae.config import RECIPES, dataset
+
+    def config(*flags: str):
+        return train_config_from_args(build_parser().parse_args(["train", *flags]))
+
+    assert config() == RECIPES["default"]
+    assert config("--recipe", "shipped") == RECIPES["shipped"]
+    cfg = config("--recipe", "tiny", "--data", "varied", "--steps", "7", "--image-size", "24")
+    assert cfg.steps == 7 and cfg.model.embed_dim == RECIPES["tiny"].model.embed_dim
+    assert cfg.data == dataset("varied", 24) and cfg.model.image_size == 24
+
+
+def test_train_recipe_shipped_is_the_recipe_of_every_shipped_model():
+    """`train --recipe shipped` and the cell's two flags give each shipped checkpoint's config."""
+    from toymae.cli import build_parser, train_config_from_args
+    from toymae.config import TrainConfig
+
+    manifest = json.loads((Path(__file__).parent.parent / "checkpoints" / "manifest.json").read_text())
+    for e in manifest["checkpoints"]:
+        cell = ["--mask-ratio", str(e["mask_ratio"]), "--decoder-depth", str(e["decoder_depth"])]
+        args = build_parser().parse_args(["train", "--recipe", "shipped", "--data", e["dataset"], *cell])
+        assert train_config_from_args(args) == TrainConfig.from_dict(e["config"]), e["file"]

@@ -1,16 +1,7 @@
 import torch
 
-from toymae.data import (
-    CIRCLE,
-    SQUARE,
-    ShapeWorldConfig,
-    counterfactual,
-    eval_set,
-    make_generator,
-    render,
-    sample,
-    stream_seed,
-)
+from toymae.config import ShapeWorldConfig
+from toymae.data import CIRCLE, SQUARE, counterfactual, eval_set, make_generator, render, sample, stream_seed
 
 
 def test_images_are_binary_and_shaped():

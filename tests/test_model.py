@@ -3,8 +3,9 @@ import torch
 
 from toymae.checkpoint import parameter_shapes
 from toymae.config import MAEConfig, config_problems
-from toymae.inference import features, reconstruct
+from toymae.inference import reconstruct
 from toymae.model import build_model, sincos_pos_embed_2d
+from toymae.probe import extract_features
 
 CFG = MAEConfig(
     image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
@@ -103,8 +104,7 @@ def test_nothing_hidden_gives_zero_loss(model):
 
 def test_features_and_reconstruct_shapes(model):
     x = imgs(5)
-    f = features(model, x, batch_size=2)
-    assert f.shape == (5, 32)
+    assert extract_features(model, x, batch_size=2)["mean"].shape == (5, 32)
     rec = reconstruct(model, x, mask_ratio=0.5, generator=torch.Generator().manual_seed(0))
     assert rec.reconstruction.shape == x.shape and rec.patch_error.shape == (5, 16)
     visible = rec.pixel_mask == 0
@@ -143,11 +143,6 @@ def test_pos_embed_distinguishes_positions():
     assert torch.cdist(pe, pe).fill_diagonal_(1.0).min() > 0.1
 
 
-def test_features_reject_an_unknown_pooling(model):
-    with pytest.raises(ValueError, match="pool"):
-        features(model, imgs(2), pool="max")
-
-
 @pytest.mark.parametrize("padded", [False, True])
 def test_cpu_attention_equals_pytorch_sdpa(padded):
     """The explicit-matmul attention used on CPU computes what F.scaled_dot_product_attention does,
@@ -159,14 +154,14 @@ def test_cpu_attention_equals_pytorch_sdpa(padded):
     gen = torch.Generator().manual_seed(3)
     attn = Attention(32, 4)
     x = torch.randn(5, 9, 32, generator=gen)
-    key_mask = None
+    attendable = None
     if padded:
         n_real = torch.tensor([9, 4, 1, 7, 2])
-        key_mask = (torch.arange(9)[None] < n_real[:, None]).view(5, 1, 1, 9)
+        attendable = (torch.arange(9)[None] < n_real[:, None]).view(5, 1, 1, 9)
     q, k, v = attn.qkv(x).view(5, 9, 3, 4, 8).permute(2, 0, 3, 1, 4).unbind(0)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=attendable)
     expected = attn.proj(expected.transpose(1, 2).reshape(5, 9, 32))
-    assert torch.allclose(attn(x, key_mask), expected, atol=1e-5)
+    assert torch.allclose(attn(x, attendable), expected, atol=1e-5)
 
 
 def test_the_dashboards_random_mask_is_the_models(model):

@@ -1,19 +1,13 @@
-"""The probe protocols: ours (mean-pooled, unmasked image) and the sensitivity-only variants."""
+"""The feature protocols (one extractor, protocols as arguments) and the probes read from them."""
 
 import numpy as np
 import pytest
 import torch
 
-from toymae.data import ShapeWorldConfig, eval_set
+from toymae.config import PROTOCOLS, ShapeWorldConfig
+from toymae.data import eval_set
 from toymae.model import MAEConfig, build_model
-from toymae.probe import (
-    cls_features,
-    extract_features,
-    masked_features,
-    pca_projection,
-    shape_probe_accuracy,
-    unstandardised_accuracy,
-)
+from toymae.probe import extract_features, pca_projection, shape_probe_accuracy
 
 CFG = MAEConfig(
     image_size=16, patch_size=4, embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_num_heads=2
@@ -31,23 +25,40 @@ def images():
     return eval_set(40, DATA, 0, "probe-test").images
 
 
-def test_masked_features_at_ratio_zero_are_the_protocol_features(model, images):
-    full = extract_features(model, images)
-    assert masked_features(model, images, 0.0).shape == full.shape == (40, CFG.embed_dim)
-    np.testing.assert_allclose(masked_features(model, images, 0.0), full, atol=1e-5)
+def test_every_protocol_from_one_call(model, images):
+    feats = extract_features(model, images, PROTOCOLS)
+    assert list(feats) == list(PROTOCOLS)
+    assert all(f.shape == (40, CFG.embed_dim) and f.dtype == np.float64 for f in feats.values())
+    # mean and cls share a pass; the visible protocols share their first mask
+    np.testing.assert_array_equal(feats["mean"], extract_features(model, images)["mean"])
+    np.testing.assert_array_equal(feats["visible"], extract_features(model, images, ("visible",))["visible"])
+    for a, b in (("cls", "mean"), ("visible", "mean"), ("visible_avg", "visible")):
+        assert not np.allclose(feats[a], feats[b], atol=1e-3), (a, b)
+    with pytest.raises(ValueError, match="unknown protocols"):
+        extract_features(model, images, ("mean", "max"))
 
 
-def test_masked_features_depend_on_the_mask_seed_only(model, images):
-    a = masked_features(model, images, 0.75, seed=1)
-    np.testing.assert_array_equal(a, masked_features(model, images, 0.75, seed=1))
-    assert not np.allclose(a, masked_features(model, images, 0.75, seed=2))
-    assert not np.allclose(a, extract_features(model, images))
+def test_visible_features_at_ratio_zero_are_the_mean_features(model, images):
+    visible = extract_features(model, images, ("visible",), mask_ratio=0.0)["visible"]
+    np.testing.assert_allclose(visible, extract_features(model, images)["mean"], atol=1e-5)
 
 
-def test_cls_features_are_the_cls_token_not_the_mean(model, images):
-    cls = cls_features(model, images)
-    assert cls.shape == (40, CFG.embed_dim)
-    assert not np.allclose(cls, extract_features(model, images))
+def test_visible_features_depend_on_the_mask_seed_only(model, images):
+    def visible(seed: int) -> np.ndarray:
+        return extract_features(model, images, ("visible",), mask_ratio=0.75, mask_seed=seed)["visible"]
+
+    np.testing.assert_array_equal(visible(1), visible(1))
+    assert not np.allclose(visible(1), visible(2))
+
+
+def test_features_of_an_image_do_not_depend_on_its_neighbours(model, images):
+    # Not visible_avg: its later masks continue the generator past the whole set, so an image's
+    # average depends on how many images came with it (fixed evaluation sets keep it reproducible).
+    protocols = [p for p in PROTOCOLS if p != "visible_avg"]
+    alone = extract_features(model, images[:1], protocols)
+    together = extract_features(model, images[:20], protocols, batch_size=8)
+    for p in protocols:
+        np.testing.assert_allclose(alone[p][0], together[p][0], atol=1e-5, err_msg=p)
 
 
 def test_probes_score_a_separable_and_an_uninformative_feature():
@@ -55,22 +66,15 @@ def test_probes_score_a_separable_and_an_uninformative_feature():
     y = np.arange(200) % 2
     informative = np.c_[y + 0.1 * rng.standard_normal(200), rng.standard_normal(200)]
     noise = rng.standard_normal((200, 2))
-    for probe in (shape_probe_accuracy, unstandardised_accuracy):
-        assert probe(informative[:100], y[:100], informative[100:], y[100:]) == 1.0
-        assert probe(noise[:100], y[:100], noise[100:], y[100:]) < 0.7
+    assert shape_probe_accuracy(informative[:100], y[:100], informative[100:], y[100:]) == 1.0
+    assert shape_probe_accuracy(noise[:100], y[:100], noise[100:], y[100:]) < 0.7
 
 
-@pytest.mark.parametrize(
-    "extract",
-    [extract_features, cls_features, lambda m, x: masked_features(m, x, 0.5)],
-    ids=["mean-pool", "cls", "masked"],
-)
-def test_feature_extraction_restores_training_mode(extract, images):
+def test_feature_extraction_restores_training_mode(images):
     m = build_model(CFG, seed=0, device="cpu").train()
     with torch.enable_grad():
-        feats = extract(m, images[:4])
+        extract_features(m, images[:4], PROTOCOLS)
     assert m.training
-    assert isinstance(feats, np.ndarray) and feats.dtype == np.float64
 
 
 def test_pca_basis_matches_scikit_learn():
@@ -89,24 +93,3 @@ def test_importing_the_probes_does_not_import_scikit_learn():
     code = "import sys, toymae.probe; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
-
-
-def test_a_report_is_read_back_from_a_reproduction_summary_only_when_it_holds_one():
-    from toymae.probe import ProbeReport
-
-    summary = {
-        "probe_acc": 0.98,
-        "pca2_acc": 0.51,
-        "r2_x": 0.99,
-        "probe_protocol": {"n_train": 2000, "n_test": 4000},
-    }
-    r = ProbeReport.from_summary(summary)
-    assert (r.probe_acc, r.pca2_acc, r.n_train, r.n_test, r.r2_x, r.r2_y) == (
-        0.98,
-        0.51,
-        2000,
-        4000,
-        0.99,
-        None,
-    )
-    assert ProbeReport.from_summary({"probe_acc": 0.98}) is None  # a plain training summary: no protocol

@@ -1,13 +1,14 @@
 import math
+import signal
 
 import pytest
 import torch
 from conftest import tiny_config
 
-from toymae.checkpoint import load_checkpoint
+from toymae.checkpoint import CheckpointError, load_checkpoint
 from toymae.data import eval_set
 from toymae.probe import probe_model
-from toymae.train import TrainConfig, Trainer, lr_at
+from toymae.train import TrainConfig, Trainer, TrainingInterrupted, lr_at
 
 
 def held_out_loss(model, cfg) -> float:
@@ -112,3 +113,140 @@ def test_bad_train_config_is_rejected():
         tiny_config(steps=0)
     with pytest.raises(ValueError, match="precision"):
         tiny_config(precision="fp8")
+
+
+# --------------------------------------------------------------------------- stopping exactly
+def _straight(cfg) -> Trainer:
+    trainer = Trainer(cfg, device="cpu")
+    trainer.run()
+    return trainer
+
+
+def _assert_same_weights(a: Trainer, b: Trainer) -> None:
+    for (name, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def _hook_forward(trainer: Trainer, at_call: int, action) -> None:
+    """Run ``action`` inside the ``at_call``-th forward pass: the batch is drawn, the masks are not."""
+    real, calls = trainer.model.forward, [0]
+
+    def forward(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == at_call:
+            action()
+        return real(*args, **kwargs)
+
+    trainer.model.forward = forward
+
+
+def test_signals_inside_a_step_finish_it_save_once_and_resume_bit_for_bit(tmp_path):
+    cfg = tiny_config(steps=30)
+    path = tmp_path / "stopped.safetensors"
+    trainer = Trainer(cfg, device="cpu")
+    # Three Ctrl-Cs and a SIGTERM inside step 12, then another SIGTERM while the state is written.
+    signals = [signal.SIGINT, signal.SIGINT, signal.SIGINT, signal.SIGTERM]
+    _hook_forward(trainer, 12, lambda: [signal.raise_signal(s) for s in signals])
+    real_save = trainer.save
+    trainer.save = lambda p: (signal.raise_signal(signal.SIGTERM), real_save(p))[1]
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as info:
+        trainer.run(checkpoint_path=path)
+    assert info.value.step == 12 and trainer.step == 12  # the step in flight was finished, not lost
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # put back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stopped.safetensors"]  # no temp file left
+    resumed = Trainer.resume(path, device="cpu")
+    assert resumed.step == 12
+    resumed.run()
+    _assert_same_weights(_straight(cfg), resumed)
+
+
+def test_an_error_inside_a_step_rolls_it_back_and_the_saved_state_resumes_exactly(tmp_path):
+    cfg = tiny_config(steps=20)
+    path = tmp_path / "failed.safetensors"
+    trainer = Trainer(cfg, device="cpu")
+
+    def fail():
+        raise RuntimeError("out of memory, say")
+
+    _hook_forward(trainer, 9, fail)  # inside step 9: its batch was drawn from the data stream
+    with pytest.raises(RuntimeError, match="out of memory"):
+        trainer.run(checkpoint_path=path)
+    resumed = Trainer.resume(path, device="cpu")
+    assert resumed.step == 8
+    resumed.run()
+    _assert_same_weights(_straight(cfg), resumed)
+
+
+def test_a_signal_during_the_last_step_is_no_interruption():
+    trainer = Trainer(tiny_config(steps=5), device="cpu")
+    _hook_forward(trainer, 5, lambda: signal.raise_signal(signal.SIGINT))
+    assert trainer.run(final_eval=False)["steps"] == 5
+
+
+def _saved_state(tmp_path) -> dict:
+    from safetensors.torch import load_file
+
+    trainer = Trainer(tiny_config(steps=4), device="cpu")
+    trainer.run(checkpoint_path=tmp_path / "ok.safetensors", final_eval=False)
+    return load_file(tmp_path / "ok.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda t: t.update({"train.data_rng": torch.zeros(10, dtype=torch.uint8)}),
+            "is not a generator state",
+        ),
+        (
+            lambda t: t.update({"train.mask_rng": torch.zeros(5056, dtype=torch.uint8)}),
+            "generator states are",
+        ),
+        (lambda t: t["optim.exp_avg_sq.cls_token"].fill_(-1.0), "holds negative second moments"),
+        (lambda t: t.update({"train.step": torch.tensor([-3])}), "training step -3 lies outside"),
+        (lambda t: t.update({"train.step": torch.tensor([2**62])}), f"training step {2**62} lies outside"),
+        (lambda t: t.pop("train.mask_rng"), "lacks train.mask_rng"),
+        (lambda t: t.pop("optim.exp_avg_sq.cls_token"), "covers some parameters or moments but not all"),
+    ],
+    ids=[
+        "10-byte rng",
+        "invalid rng",
+        "negative moments",
+        "negative step",
+        "step 2**62",
+        "no rng",
+        "half moments",
+    ],
+)
+def test_damaged_resume_states_are_refused_in_one_line(tmp_path, damage, expected):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    tensors = _saved_state(tmp_path)
+    with safe_open(tmp_path / "ok.safetensors", "pt") as f:
+        metadata = f.metadata()
+    damage(tensors)
+    path = tmp_path / "damaged.safetensors"
+    save_file(tensors, path, metadata=metadata)
+    with pytest.raises(CheckpointError) as info:
+        Trainer.resume(path, device="cpu")
+    msg = str(info.value)
+    assert expected in msg and "\n" not in msg and msg.startswith(str(path)), msg
+
+
+def test_the_train_command_saves_on_sigterm_and_exits_143(tmp_path, monkeypatch, capsys):
+    from toymae.cli import main
+
+    real_step = Trainer.train_step
+
+    def step(self):
+        if self.step == 3:
+            signal.raise_signal(signal.SIGTERM)  # what `docker stop` sends, arriving as step 4 starts
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    out = tmp_path / "t.safetensors"
+    assert main(["train", "--recipe", "tiny", "--steps", "10", "--quiet", "--out", str(out)]) == 143
+    assert f"interrupted at step 4; saved to {out}" in capsys.readouterr().err
+    assert int(load_checkpoint(out).extra["train.step"][0]) == 4

@@ -1,44 +1,41 @@
 """Checkpoints: safetensors files with the run's config and summary as JSON metadata.
 
-Loading never unpickles and validates before it allocates: the 8-byte header length, the JSON
-header, every tensor's dtype, shape and byte range, the config's values, and every tensor's name and
-shape against the model that config describes. Anything wrong raises ``CheckpointError`` with a
-message that says what (the CLI prints it as one line).
+The ``safetensors`` library parses the bytes (it never unpickles). On top, toymae's own contract: only
+regular files, never more read than the file holds; the format tag, the config (``toymae.config``: types,
+bounds, compute budget), tensor names and shapes against the config, resume-state values and finite
+weights. Anything wrong raises ``CheckpointError`` with one sentence saying what.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
-import re
-import struct
-import tempfile
-import types
-import typing
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from toymae.config import MAEConfig, TrainConfig
+from toymae.config import CLI_BUDGET, Budget, MAEConfig, TrainConfig, budget_problem, train_config_from_json
+
+# Writing lives in toymae.files; these names stay importable from here, where callers found them.
+from toymae.files import WriteError, require_writable, require_writable_dir, write_atomic  # noqa: F401
 from toymae.model import MaskedAutoencoder
 
 FORMAT = "toymae-checkpoint"
 FORMAT_VERSION = "1"
-MAX_HEADER_BYTES = 1024 * 1024  # a toymae header is a few KB (tens with optimiser state)
+MAX_FILE_BYTES = 2 * 1024**3
 MAX_CONFIG_BYTES = 16 * 1024  # the config's JSON is about 600 bytes
 MAX_SUMMARY_BYTES = 256 * 1024  # the summary holds one row per evaluation
-MAX_JSON_DEPTH = 32  # a toymae header is 3 levels deep, the summary 3
-MAX_DIMS = 8
-MAX_DIM_SIZE = 2**40
-MAX_FILE_BYTES = 2 * 1024**3
-_DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1}
-_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+MAX_JSON_DEPTH = 32  # toymae's config and summary are 3 levels deep
+LFS_POINTER = b"version https://git-lfs"  # what a clone without Git LFS holds in place of the file
+_FLOATS = {"F32", "F16", "BF16"}
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket"}
+_KINDS |= {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 
 
 class CheckpointError(ValueError):
@@ -54,6 +51,7 @@ class Checkpoint:
     path: str | None = None
 
 
+# ------------------------------------------------------------------ writing
 def checkpoint_bytes(
     model: MaskedAutoencoder,
     config: TrainConfig,
@@ -68,30 +66,8 @@ def checkpoint_bytes(
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     for k, v in (extra or {}).items():
         tensors[k] = v.detach().cpu().contiguous()
-    metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": json.dumps(config.to_dict()),
-        "summary": json.dumps(summary or {}),
-    }
-    return save_safetensors_bytes(tensors, metadata=metadata)
-
-
-def write_atomic(path: str | Path, payload: bytes) -> Path:
-    """Write via a temp file in the same folder and a rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(config.to_dict())}
+    return save_safetensors_bytes(tensors, metadata={**metadata, "summary": json.dumps(summary or {})})
 
 
 def save_checkpoint(
@@ -106,360 +82,218 @@ def save_checkpoint(
     return write_atomic(path, checkpoint_bytes(model, config, summary, extra, dtype))
 
 
-def _short(value: object, limit: int = 60) -> str:
-    """A value from the file, as JSON, cut short: messages quote the offending value, never a megabyte."""
-    try:
-        text = json.dumps(value, ensure_ascii=True, allow_nan=True)
-    except (TypeError, ValueError):
-        text = repr(value)
+# ------------------------------------------------------------------ toymae's contract
+def _one_line(text: str, limit: int = 200) -> str:
+    """A message from a library or a file as one short line (a tensor name may hold a newline)."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _json_type(value: object) -> str:
-    for tp, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (str, "a string")):
-        if isinstance(value, tp):
-            return name
-    return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), "something else")
-
-
-# A string runs to its closing quote or, unterminated, to the end (a trailing backslash included):
-# every quote that starts a match completes it, so the scan never retries and stays linear.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.S)
-
-
-def json_depth(raw: bytes) -> int:
-    """The deepest nesting of ``[`` / ``{`` outside strings, without parsing (so without recursion).
-
-    Brackets inside an unterminated string are counted too: that over-estimates, never under-.
-    """
-    structure = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
-    if structure.size == 0:
-        return 0
-    step = np.isin(structure, _OPENERS).astype(np.int32) - np.isin(structure, _CLOSERS).astype(np.int32)
-    return int(max(0, np.cumsum(step).max()))
-
-
-_OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
-_CLOSERS = np.frombuffer(b"]}", dtype=np.uint8)
-
-
-def parse_json(text: str | bytes, what: str, max_bytes: int) -> object:
-    """``json.loads`` with its size and nesting depth checked first; every failure is a CheckpointError.
-
-    Python's parser recurses once per nesting level, so a crafted 100,000-deep value would raise
-    RecursionError (and a 5,000-digit integer a ValueError) rather than a JSON error.
-    """
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if len(raw) > max_bytes:
-        raise CheckpointError(f"{what} is {len(raw):,} bytes; at most {max_bytes:,} are accepted")
-    depth = json_depth(raw)
-    if depth > MAX_JSON_DEPTH:
-        raise CheckpointError(
-            f"{what} is nested {depth:,} levels deep; at most {MAX_JSON_DEPTH} are accepted"
-        )
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{what} is not UTF-8 text") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
-    except (ValueError, RecursionError):  # e.g. an integer with more digits than Python converts
-        raise CheckpointError(f"{what} is not valid JSON (a number in it is too long)") from None
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def read_header(data: bytes) -> tuple[dict, dict]:
-    """Parse and check a safetensors header: returns (tensor entries, metadata)."""
-    if len(data) < 8:
-        raise CheckpointError(f"file is too short to be safetensors ({len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n == 0 or n > MAX_HEADER_BYTES or 8 + n > len(data):
-        raise CheckpointError(
-            f"not a safetensors file: header length {n} does not fit a {len(data)}-byte file"
-            " (truncated, or another format such as a pickle)"
-        )
-    header = parse_json(data[8 : 8 + n], "not a safetensors file: header", MAX_HEADER_BYTES)
-    if not isinstance(header, dict):
-        raise CheckpointError("not a safetensors file: header is not a JSON object")
-    metadata = header.pop("__metadata__", None)
-    if metadata is None:
-        metadata = {}
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"metadata must be a JSON object, got {_json_type(metadata)}")
-    for key, value in metadata.items():
-        if not isinstance(value, str):
-            raise CheckpointError(f"metadata field {key!r} must be a string, got {_json_type(value)}")
-    body = len(data) - 8 - n
-    for name, entry in header.items():
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise CheckpointError(
-                f"tensor {name!r}: malformed header entry (expected exactly dtype, shape and data_offsets,"
-                f" got {_short(entry)})"
-            )
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
-            raise CheckpointError(
-                f"tensor {name!r}: unsupported dtype {_short(dtype)}"
-                f" (expected one of {', '.join(_DTYPE_BYTES)})"
-            )
-        if not (
-            isinstance(shape, list)
-            and len(shape) <= MAX_DIMS
-            and all(_is_int(s) and 0 <= s <= MAX_DIM_SIZE for s in shape)
-        ):
-            raise CheckpointError(
-                f"tensor {name!r}: shape must be a list of at most {MAX_DIMS} non-negative integers,"
-                f" got {_short(shape)}"
-            )
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)):
-            raise CheckpointError(
-                f"tensor {name!r}: data_offsets must be a list of two integers [start, end],"
-                f" got {_short(offsets)}"
-            )
-        start, end = offsets
-        if not 0 <= start <= end <= body:
-            raise CheckpointError(
-                f"tensor {name!r}: data range {start}..{end} lies outside the file "
-                f"({body} data bytes): the file is truncated or corrupt"
-            )
-        numel = math.prod(shape)
-        if end - start != numel * _DTYPE_BYTES[dtype]:
-            raise CheckpointError(
-                f"tensor {name!r}: {end - start} bytes do not hold shape {_short(shape)} of {dtype}"
-            )
-    return header, metadata
-
-
-def _describe(tp: object) -> str:
-    if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        return " or ".join(_describe(a) for a in typing.get_args(tp))
-    if typing.get_origin(tp) is tuple:
-        return f"a list of {len(typing.get_args(tp))} numbers"
-    return {
-        int: "an integer",
-        float: "a finite number",
-        bool: "true or false",
-        str: "a string",
-        type(None): "null",
-    }.get(tp, "an object")
-
-
-def _matches(value: object, tp: object) -> bool:
-    if typing.get_origin(tp) in (types.UnionType, typing.Union):
-        return any(_matches(value, a) for a in typing.get_args(tp))
-    if typing.get_origin(tp) is tuple:
-        args = typing.get_args(tp)
-        return (
-            isinstance(value, list)
-            and len(value) == len(args)
-            and all(_matches(v, a) for v, a in zip(value, args, strict=True))
-        )
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return _is_int(value)
-    if tp is float:
-        return _is_number(value) and math.isfinite(value)
-    if tp is str:
-        return isinstance(value, str)
+def _deeper_than(value: object, limit: int) -> bool:
+    stack = [(value, 1)]  # iterative, so any depth Python's parser returned is measured safely
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > limit:
+                return True
+            stack += [(c, depth + 1) for c in (v.values() if isinstance(v, dict) else v)]
     return False
 
 
-def config_type_problems(value: object, cls: type = TrainConfig, where: str = "") -> list[str]:
-    """What in a JSON config has the wrong type or name for ``cls`` (a config dataclass), in words.
-
-    The dataclasses check ranges, not types: a string where an integer belongs would otherwise
-    surface as Python's own comparison error.
-    """
-    if not isinstance(value, dict):
-        return [f"{where.rstrip('.') or 'the config'} must be a JSON object, got {_json_type(value)}"]
-    hints = typing.get_type_hints(cls)
-    out = []
-    for key, v in value.items():
-        if key not in hints:
-            out.append(f"unknown field {_short(where + key)}")
-        elif dataclasses.is_dataclass(hints[key]):
-            out += config_type_problems(v, hints[key], f"{where}{key}.")
-        elif not _matches(v, hints[key]):
-            out.append(f"{where}{key} must be {_describe(hints[key])}, got {_short(v)}")
-    return out
-
-
-def parse_config(metadata: dict) -> TrainConfig:
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(
-            f"not a toymae checkpoint (metadata format is {_short(metadata.get('format'))},"
-            f" expected {FORMAT!r})"
-        )
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"unsupported checkpoint version {_short(metadata.get('format_version'))} "
-            f"(this toymae reads {FORMAT_VERSION})"
-        )
-    if "config" not in metadata:
-        raise CheckpointError("checkpoint metadata has no config")
-    raw = parse_json(metadata["config"], "config", MAX_CONFIG_BYTES)
-    problems = config_type_problems(raw)
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise CheckpointError("config is not valid: " + "; ".join(problems[:3]) + more)
+def parse_json(text: str, what: str, max_bytes: int) -> object:
+    """``json.loads`` with its size and nesting depth bounded; every failure is a CheckpointError."""
+    if len(text) > max_bytes:
+        raise CheckpointError(f"{what} is {len(text):,} characters; at most {max_bytes:,} are accepted")
     try:
-        return TrainConfig.from_dict(raw)
-    except (TypeError, ValueError) as e:  # the dataclasses' range checks, already in words
-        raise CheckpointError(f"config is not valid: {e}") from None
+        value = json.loads(text)
+        too_deep = _deeper_than(value, MAX_JSON_DEPTH)
+    except RecursionError:  # Python's parser recurses once per level
+        too_deep = True
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise CheckpointError(f"{what} is not valid JSON (a number in it is too long)") from None
+    if too_deep:
+        raise CheckpointError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
-_SUMMARY_TYPES: dict[str, tuple[str, typing.Callable[[object], bool]]] = {
-    "steps": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
-    "seed": ("an integer", _is_int),
+def _int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v: object) -> bool:
+    return v is None or _int(v) or isinstance(v, float)
+
+
+def _row(v: object) -> bool:
+    return isinstance(v, dict) and all(map(_num, v.values()))
+
+
+_NUMBER_FIELDS = ("final_loss", "held_out_loss", "probe_acc", "pca2_acc", "r2_x", "r2_y", "r2_size")
+_NUMBER_FIELDS += ("halluc_rate_own", "halluc_rate_common")
+# What the app reads from a summary, with the type it needs; other fields are kept and never shown.
+_SUMMARY_TYPES: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "steps": ("a non-negative integer", lambda v: _int(v) and v >= 0),  # type: ignore[operator]
+    "seed": ("an integer", _int),
     "precision": ("a string", lambda v: isinstance(v, str)),
     "toymae_version": ("a string", lambda v: isinstance(v, str)),
     "stopped_early": ("true or false", lambda v: isinstance(v, bool)),
-    "history": (
-        "a list of objects of numbers",
-        lambda v: (
-            isinstance(v, list)
-            and all(isinstance(r, dict) and all(x is None or _is_number(x) for x in r.values()) for r in v)
-        ),
-    ),
+    "history": ("a list of objects of numbers", lambda v: isinstance(v, list) and all(map(_row, v))),
     "probe_protocol": (
         "null or an object with integer n_train and n_test",
-        lambda v: (
-            v is None
-            or (
-                isinstance(v, dict)
-                and _is_int(v.get("n_train"))
-                and _is_int(v.get("n_test"))
-                and all(x is None or _is_number(x) for x in v.values())
-            )
-        ),
+        lambda v: v is None or (_row(v) and _int(v.get("n_train")) and _int(v.get("n_test"))),  # type: ignore[union-attr]
     ),
+    **dict.fromkeys(_NUMBER_FIELDS, ("a number or null", _num)),
 }
-_SUMMARY_NUMBERS = (
-    "final_loss",
-    "held_out_loss",
-    "probe_acc",
-    "pca2_acc",
-    "r2_x",
-    "r2_y",
-    "r2_size",
-    "halluc_rate_own",
-    "halluc_rate_common",
-)
 
 
-def parse_summary(metadata: dict) -> dict:
-    """The training summary: a JSON object whose known fields have the types the app reads."""
-    if "summary" not in metadata:
-        return {}
-    summary = parse_json(metadata["summary"], "summary", MAX_SUMMARY_BYTES)
+def parse_metadata(metadata: dict[str, str], budget: Budget | None) -> tuple[TrainConfig, dict]:
+    """The format tag, the config (types, bounds, budget) and the summary's known fields."""
+    tag = (metadata.get("format"), metadata.get("format_version"))
+    if tag != (FORMAT, FORMAT_VERSION):
+        got = _one_line(f"format {tag[0]!r}, version {tag[1]!r}", 100)
+        raise CheckpointError(f"not a toymae checkpoint, or not one of version {FORMAT_VERSION} ({got})")
+    raw = parse_json(metadata.get("config", "null"), "config", MAX_CONFIG_BYTES)
+    try:
+        config = train_config_from_json(raw)
+    except ValueError as e:  # types and ranges, already in words
+        raise CheckpointError(f"config is not valid: {e}") from None
+    if budget is not None and (problem := budget_problem(config.model, budget)):
+        raise CheckpointError(problem)
+    summary = parse_json(metadata.get("summary", "{}"), "summary", MAX_SUMMARY_BYTES)
     if not isinstance(summary, dict):
-        raise CheckpointError(f"summary must be a JSON object, got {_json_type(summary)}")
-    for key, value in summary.items():
-        if key in _SUMMARY_NUMBERS:
-            ok, wanted = value is None or _is_number(value), "a number or null"
-        elif key in _SUMMARY_TYPES:
-            wanted, check = _SUMMARY_TYPES[key]
-            ok = check(value)
-        else:
-            continue  # fields this version does not read are kept and never shown
-        if not ok:
-            raise CheckpointError(f"summary field {key!r} must be {wanted}, got {_short(value)}")
-    return summary
+        raise CheckpointError(f"summary must be a JSON object, got {_one_line(repr(summary), 60)}")
+    for key, (wanted, ok) in _SUMMARY_TYPES.items():
+        if key in summary and not ok(summary[key]):
+            got = _one_line(json.dumps(summary[key]), 60)
+            raise CheckpointError(f"summary field {key!r} must be {wanted}, got {got}")
+    return config, summary
 
 
 def parameter_shapes(config: MAEConfig) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every saved tensor, computed without allocating weights (meta device)."""
-    model = MaskedAutoencoder(config, device="meta")
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    """Name -> shape of every saved tensor of ``config`` (an MAEConfig), without allocating (meta device)."""
+    return {k: tuple(v.shape) for k, v in MaskedAutoencoder(config, device="meta").state_dict().items()}
 
 
-def validate(header: dict, config: TrainConfig) -> None:
-    """Every model tensor present with the shape its config implies; extras only of known kinds."""
+def validate(entries: dict[str, tuple[str, tuple[int, ...]]], config: TrainConfig) -> None:
+    """Every model tensor present, floating point, with the shape its config implies; extras (dtype,
+    shape) only of the kinds the trainer writes."""
     expected = parameter_shapes(config.model)
+    rng = (torch.Generator().get_state().numel(),)
     for name, shape in expected.items():
-        if name not in header:
+        if name not in entries:
             raise CheckpointError(f"missing tensor {name!r}")
-        if tuple(header[name]["shape"]) != shape:
-            raise CheckpointError(
-                f"tensor {name!r} has shape {tuple(header[name]['shape'])}, config implies {shape}"
-            )
-        if header[name]["dtype"] not in _DTYPES:
-            raise CheckpointError(f"tensor {name!r}: weights must be floating point")
-    for name, entry in header.items():
-        if name in expected:
-            continue
+        dtype, got = entries[name]
+        if got != shape:
+            raise CheckpointError(f"tensor {name!r} has shape {got}, config implies {shape}")
+        if dtype not in _FLOATS:
+            raise CheckpointError(f"tensor {name!r}: weights must be floating point, got {dtype}")
+    for name, (dtype, shape) in ((n, e) for n, e in entries.items() if n not in expected):
         if name.startswith(("optim.exp_avg.", "optim.exp_avg_sq.")):
-            param = name.split(".", 2)[2]
-            if param not in expected or tuple(entry["shape"]) != expected[param]:
+            if expected.get(name.split(".", 2)[-1]) != shape or dtype not in _FLOATS:
                 raise CheckpointError(f"optimiser tensor {name!r} does not match a parameter")
-            if entry["dtype"] not in _DTYPES:
-                raise CheckpointError(f"optimiser tensor {name!r} must be floating point")
         elif name == "train.step":
-            if entry["dtype"] != "I64" or entry["shape"] != [1]:
+            if (dtype, shape) != ("I64", (1,)):
                 raise CheckpointError("tensor 'train.step' must hold one 64-bit integer")
         elif name in ("train.data_rng", "train.mask_rng"):
-            if entry["dtype"] != "U8" or len(entry["shape"]) != 1:
-                raise CheckpointError(f"tensor {name!r} must be a list of bytes (a generator state)")
+            if (dtype, shape) != ("U8", rng):
+                raise CheckpointError(f"tensor {name!r} is not a generator state ({rng[0]} bytes)")
         else:
-            raise CheckpointError(f"unexpected tensor {name!r}")
+            raise CheckpointError(f"unexpected tensor {_one_line(repr(name), 80)}")
 
 
-def _require_finite_tensors(tensors: dict[str, torch.Tensor]) -> None:
-    """NaN or inf weights make every output NaN, which a page would draw blank and score as 0."""
-    for name, t in tensors.items():
-        if t.is_floating_point():
-            finite = torch.isfinite(t)
-            if not bool(finite.all()):
-                raise CheckpointError(
-                    f"tensor {name!r} holds {int((~finite).sum())} NaN or infinite values (of {t.numel()}):"
-                    " the weights are broken (a diverged training run?), so the model was not loaded"
-                )
+def _check_values(name: str, t: torch.Tensor, config: TrainConfig) -> None:
+    """NaN or inf weights make every output NaN (a page would draw blank and score 0); negative second
+    moments make Adam's square root NaN; a step outside the run never was one."""
+    if t.is_floating_point() and not bool((finite := torch.isfinite(t)).all()):
+        raise CheckpointError(
+            f"tensor {name!r} holds {int((~finite).sum())} NaN or infinite values (of {t.numel()}):"
+            " the weights are broken (a diverged training run?), so the model was not loaded"
+        )
+    if name.startswith("optim.exp_avg_sq.") and bool((t < 0).any()):
+        raise CheckpointError(f"optimiser tensor {name!r} holds negative second moments")
+    if name == "train.step" and not 0 <= int(t[0]) <= config.steps:
+        raise CheckpointError(f"training step {int(t[0])} lies outside the run's 0..{config.steps} steps")
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
-    """Read, validate and build the model (float32, eval mode). Raises ``CheckpointError``."""
-    path = Path(path)
+def _build(name: str, metadata: dict, entries: dict, get: Callable, device, budget) -> Checkpoint:
+    """The contract, in order: metadata, names and shapes, then each tensor's values; then the model."""
     try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise CheckpointError(f"cannot read {path}: {e.strerror}") from None
-    if size > MAX_FILE_BYTES:
-        raise CheckpointError(f"{path} is {size} bytes, larger than any toymae checkpoint")
-    return load_checkpoint_bytes(path.read_bytes(), device, name=str(path))
-
-
-def load_checkpoint_bytes(
-    data: bytes, device: str | torch.device | None = None, name: str = "<bytes>"
-) -> Checkpoint:
-    """As ``load_checkpoint`` for bytes in memory (an uploaded file)."""
-    try:
-        header, metadata = read_header(data)
-        config = parse_config(metadata)
-        validate(header, config)
-        summary = parse_summary(metadata)
-        try:
-            tensors = load_safetensors_bytes(data)
-        except Exception:  # the safetensors parser has the last word on the byte layout
-            raise CheckpointError(
-                "the tensors' bytes are not laid out as safetensors requires (corrupt or hand-edited file)"
-            ) from None
-        _require_finite_tensors(tensors)
+        config, summary = parse_metadata(metadata, budget)
+        validate(entries, config)
+        tensors = {}
+        for key in entries:
+            tensors[key] = get(key)
+            _check_values(key, tensors[key], config)
     except CheckpointError as e:
         raise CheckpointError(f"{name}: {e}") from None
     model = MaskedAutoencoder(config.model)
-    weights = {k: tensors.pop(k).float() for k in parameter_shapes(config.model)}
-    model.load_state_dict(weights)
-    if device is not None:
-        model = model.to(device)
-    model.eval()
-    return Checkpoint(model, config, summary, tensors, name)
+    model.load_state_dict({k: tensors.pop(k).float() for k in parameter_shapes(config.model)})
+    model = model.to(device) if device is not None else model
+    return Checkpoint(model.eval(), config, summary, tensors, name)
+
+
+def _not_safetensors(name: str, e: Exception) -> CheckpointError:
+    detail = _one_line(str(e).split(": ", 1)[-1])  # drop the library's "Error while deserializing"
+    return CheckpointError(f"{name}: not a safetensors file, or a truncated or damaged one ({detail})")
+
+
+def _refuse_early(head: bytes, size: int, name: str) -> None:
+    if size == 0:
+        raise CheckpointError(f"{name}: the file is empty")
+    if size > MAX_FILE_BYTES:
+        raise CheckpointError(f"{name}: {size:,} bytes is larger than any toymae checkpoint")
+    if head.startswith(LFS_POINTER):
+        raise CheckpointError(
+            f"{name}: a Git LFS pointer file, not the weights (`git lfs pull` fetches them)"
+        )
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device | None = None, budget: Budget | None = CLI_BUDGET
+) -> Checkpoint:
+    """Read, validate and build the model (float32, eval mode); ``budget``: the largest model to accept
+    (None: any within the config's bounds). Only a regular file (or a link to one) is opened, without
+    blocking (a FIFO would wait for a writer forever); tensors are read after the header is checked."""
+    name = str(path)
+    try:
+        if kind := _KINDS.get(stat.S_IFMT(os.stat(path).st_mode)):
+            raise CheckpointError(f"{name}: this is {kind}, not a checkpoint file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise CheckpointError(f"{name}: cannot read it ({e.strerror or e})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped since the stat above
+            raise CheckpointError(f"{name}: this is not a regular file")
+        _refuse_early(os.pread(fd, len(LFS_POINTER), 0), st.st_size, name)
+        # The descriptor's own file (not whatever the path names by now) where /proc shows it.
+        opened = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else path
+        try:
+            with safe_open(opened, "pt") as f:
+                slices = {k: f.get_slice(k) for k in f.keys()}  # noqa: SIM118 (a safe_open has no __iter__)
+                entries = {k: (v.get_dtype(), tuple(v.get_shape())) for k, v in slices.items()}
+                return _build(name, f.metadata() or {}, entries, f.get_tensor, device, budget)
+        except (SafetensorError, OSError) as e:
+            raise _not_safetensors(name, e) from None
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint_bytes(
+    data: bytes,
+    device: str | torch.device | None = None,
+    name: str = "<bytes>",
+    budget: Budget | None = CLI_BUDGET,
+) -> Checkpoint:
+    """As ``load_checkpoint`` for bytes in memory (an upload, already capped in size by the caller)."""
+    _refuse_early(data[: len(LFS_POINTER)], len(data), name)
+    try:
+        tensors = load_safetensors_bytes(data)  # parses and checks the whole layout first
+    except SafetensorError as e:
+        raise _not_safetensors(name, e) from None
+    header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])  # valid: safetensors read it
+    metadata = header.pop("__metadata__", None) or {}
+    entries = {k: (v["dtype"], tuple(v["shape"])) for k, v in header.items()}
+    return _build(name, metadata, entries, tensors.__getitem__, device, budget)

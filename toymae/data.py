@@ -16,57 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-CIRCLE = 0
+from toymae.config import ShapeWorldConfig
+
+CIRCLE = 0  # labels: SHAPE_NAMES[CIRCLE] == "circle"
 SQUARE = 1
-SHAPE_NAMES = ("circle", "square")
-
-
-@dataclass(frozen=True)
-class ShapeWorldConfig:
-    """How images are drawn. Defaults match the blog's figure (an object about half the image wide)."""
-
-    image_size: int = 32
-    size: float = 0.5  # object size as a fraction of the image side (used when size_range is None)
-    size_range: tuple[float, float] | None = None  # sample the size uniformly in this range instead
-    rotate: bool = False  # rotate squares by a random angle (circles are rotation-invariant)
-    overflow: float = 0.1  # fraction of the object that may cross the border on each side
-
-    def __post_init__(self) -> None:
-        if not 8 <= self.image_size <= 256:
-            raise ValueError(f"image_size must be in [8, 256], got {self.image_size}")
-        lo, hi = self.size_range if self.size_range is not None else (self.size, self.size)
-        if not 0.05 <= lo <= hi <= 1.0:
-            raise ValueError(f"object size must satisfy 0.05 <= size <= 1, got {lo}..{hi}")
-        if not 0.0 <= self.overflow <= 0.5:
-            raise ValueError(f"overflow must be in [0, 0.5], got {self.overflow}")
-
-
-# Named datasets. On "default" (the blog's: one size, axis-aligned squares) a square covers 4/pi times
-# the pixels of a circle, so even a random encoder separates them by area; "varied" draws sizes from a
-# range and rotates squares, so area and orientation are no shortcut and a probe must see the shape.
-DATASETS: dict[str, ShapeWorldConfig] = {
-    "default": ShapeWorldConfig(),
-    "varied": ShapeWorldConfig(size_range=(0.25, 0.6), rotate=True),
-}
-
-
-def dataset(name: str, image_size: int = 32) -> ShapeWorldConfig:
-    """The named dataset at ``image_size`` pixels."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return replace(DATASETS[name], image_size=image_size)
-
-
-def dataset_name(config: ShapeWorldConfig) -> str:
-    """The preset a config is (whatever its image size), or "custom"."""
-    for name, preset in DATASETS.items():
-        if replace(preset, image_size=config.image_size) == config:
-            return name
-    return "custom"
 
 
 @dataclass

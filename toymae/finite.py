@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from toymae.data import ShapeWorldConfig, eval_set
-from toymae.inference import features, reconstruct
+from toymae.config import ShapeWorldConfig
+from toymae.data import eval_set
+from toymae.inference import reconstruct
 from toymae.model import MaskedAutoencoder
+from toymae.probe import extract_features
 
 SMOKE_IMAGES = 8  # enough to catch weights that overflow on ordinary inputs, cheap at any model size
 
@@ -47,6 +49,7 @@ def check_model_outputs(model: MaskedAutoencoder, data: ShapeWorldConfig) -> Non
         gen = torch.Generator().manual_seed(0)
         rec = reconstruct(model, batch.images, mask_ratio=model.config.mask_ratio, generator=gen)
         require_finite(rec.reconstruction, "the model's reconstruction")
-        require_finite(features(model, batch.images), "the model's encoder features")
+        encoded = torch.from_numpy(extract_features(model, batch.images)["mean"])
+        require_finite(encoded, "the model's encoder features")
     finally:
         model.train(was_training)

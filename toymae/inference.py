@@ -1,4 +1,6 @@
-"""Uses of a trained model beyond its training loss: probe features and display reconstructions.
+"""Reconstructions for display and scoring: a trained model's output as pixel images.
+
+Probe features are ``probe.extract_features``.
 
 Functions rather than methods, so ``model.py`` stays the network itself (as in ``models_mae.py``).
 """
@@ -21,38 +23,6 @@ class Reconstruction:
     pasted: torch.Tensor  # (B, C, H, W) prediction on hidden patches, input on visible ones
     patch_error: torch.Tensor  # (B, L) per-patch MSE of the prediction against the input
     loss: float  # MSE over hidden patches (the training loss)
-
-
-@torch.no_grad()
-def features(
-    model: MaskedAutoencoder,
-    imgs: torch.Tensor,
-    batch_size: int = 256,
-    pool: str = "mean",
-    mask_ratio: float = 0.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Probe features: the encoder on the full image, mean-pooled over patch tokens: (B, D).
-
-    ``pool="cls"`` takes the cls token instead, ``pool="tokens"`` keeps every token (B, 1 + K, D);
-    ``mask_ratio > 0`` hides random patches first (masks from ``generator``) and pools the
-    visible ones, as the encoder sees images in pretraining."""
-    if pool not in ("mean", "cls", "tokens"):
-        raise ValueError(f"pool must be 'mean', 'cls' or 'tokens', got {pool!r}")
-    out = []
-    device = model.cls_token.device
-    for i in range(0, imgs.shape[0], batch_size):
-        chunk = imgs[i : i + batch_size].to(device)
-        if mask_ratio > 0:
-            mask = model.random_masking(chunk.shape[0], mask_ratio, generator).to(device)  # (b, L)
-        else:
-            mask = torch.zeros(chunk.shape[0], model.config.num_patches, device=device)
-        latent, _, _ = model.encode_visible(chunk, mask)  # same count visible per row: no padding
-        pooled = {"cls": latent[:, 0], "mean": latent[:, 1:].mean(dim=1), "tokens": latent}[pool]
-        out.append(pooled.float().cpu())
-    if not out:
-        return torch.zeros(0, model.config.embed_dim)
-    return torch.cat(out)
 
 
 @torch.no_grad()

@@ -1,6 +1,8 @@
 """Patch masks as a user edits them: presets, clicks and drags, and a compact text form for URLs.
 
-A mask here is a boolean numpy array of shape (grid, grid), True = hidden, row-major like ``patchify``.
+A mask here is a grid, ``hidden``: a boolean numpy array of shape (grid, grid), True = hidden, row-major
+like ``patchify`` (the model's ``mask`` (B, L), 1 = hidden, is the same bits flattened). The edits and
+the text form serve any boolean grid, drawings included.
 """
 
 from __future__ import annotations
@@ -15,22 +17,23 @@ from toymae.model import random_patch_mask
 PRESETS = ("random", "block", "left half", "right half", "top half", "bottom half", "invert", "clear")
 
 
-def random_mask(grid: int, ratio: float, seed: int) -> np.ndarray:
+def random_mask(grid: int, mask_ratio: float, seed: int) -> np.ndarray:
     """The mask the model's ``random_masking`` draws for a generator seeded with ``seed``."""
-    mask = random_patch_mask(1, grid * grid, ratio, torch.Generator().manual_seed(seed))
+    mask = random_patch_mask(1, grid * grid, mask_ratio, torch.Generator().manual_seed(seed))
     return mask[0].numpy().astype(bool).reshape(grid, grid)
 
 
 def preset_mask(
-    name: str, grid: int, current: np.ndarray | None = None, ratio: float = 0.6, seed: int = 0
+    name: str, grid: int, current: np.ndarray | None = None, mask_ratio: float = 0.6, seed: int = 0
 ) -> np.ndarray:
-    """A named preset; ``invert`` flips ``current``; ``block`` hides a centred square of ~ratio area."""
+    """A named preset; ``invert`` flips ``current``; ``block`` hides a centred square of ~mask_ratio
+    of the area."""
     m = np.zeros((grid, grid), dtype=bool)
     half = grid // 2
     if name == "random":
-        return random_mask(grid, ratio, seed)
+        return random_mask(grid, mask_ratio, seed)
     if name == "block":
-        side = max(1, round(grid * ratio**0.5))
+        side = max(1, round(grid * mask_ratio**0.5))
         start = (grid - side) // 2
         m[start : start + side, start : start + side] = True
     elif name == "left half":
@@ -48,21 +51,21 @@ def preset_mask(
     return m
 
 
-def toggle(mask: np.ndarray, indices: Iterable[int]) -> np.ndarray:
+def toggle(cells: np.ndarray, indices: Iterable[int]) -> np.ndarray:
     """Flip the patches at flat ``indices`` (clicked or box-selected)."""
-    out = mask.copy().reshape(-1)
+    out = cells.copy().reshape(-1)
     idx = np.fromiter((int(i) for i in indices), dtype=np.int64)
     idx = idx[(idx >= 0) & (idx < out.size)]
     out[idx] = ~out[idx]
-    return out.reshape(mask.shape)
+    return out.reshape(cells.shape)
 
 
-def hide(mask: np.ndarray, indices: Iterable[int], hidden: bool = True) -> np.ndarray:
-    """Set the patches at flat ``indices`` to hidden (or visible)."""
-    out = mask.copy().reshape(-1)
+def hide(cells: np.ndarray, indices: Iterable[int], value: bool = True) -> np.ndarray:
+    """Set the patches at flat ``indices`` to ``value`` (True: hidden)."""
+    out = cells.copy().reshape(-1)
     idx = np.fromiter((int(i) for i in indices), dtype=np.int64)
-    out[idx[(idx >= 0) & (idx < out.size)]] = hidden
-    return out.reshape(mask.shape)
+    out[idx[(idx >= 0) & (idx < out.size)]] = value
+    return out.reshape(cells.shape)
 
 
 def selected_indices(selection: dict | None) -> list[int]:
@@ -97,13 +100,13 @@ def apply_selection(cells: np.ndarray, selection: dict | None, reveal: bool = Fa
     """
     picked = selected_indices(selection)
     if dragged(selection):
-        return hide(cells, picked, hidden=not reveal)
+        return hide(cells, picked, value=not reveal)
     return toggle(cells, picked)
 
 
-def to_text(mask: np.ndarray) -> str:
-    """Hex string of the row-major bits (a 16x16 mask is 64 characters), for the URL."""
-    bits = np.packbits(mask.reshape(-1).astype(np.uint8))
+def to_text(cells: np.ndarray) -> str:
+    """Hex string of the row-major bits (a 16x16 grid is 64 characters), for the URL."""
+    bits = np.packbits(cells.reshape(-1).astype(np.uint8))
     return bits.tobytes().hex()
 
 

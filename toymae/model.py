@@ -64,20 +64,21 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attendable: torch.Tensor | None = None) -> torch.Tensor:
         B, N, D = x.shape
         qkv = self.qkv(x).view(B, N, 3, self.num_heads, D // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, D/heads)
-        # key_mask: (B, 1, 1, N) boolean, True = may be attended to. None: every key is real.
+        # attendable: (B, 1, 1, N) boolean, True = a real token (cls or visible) that may be attended
+        # to, False = padding. None: every key is real.
         if x.device.type == "cpu" and N <= EXPLICIT_ATTENTION_MAX_TOKENS:
             # At these sizes explicit matmuls beat CPU flash attention (~1.2x in fp32), and under bf16
             # autocast by far more: its bf16 backward is slow. Softmax in fp32, as CUDA autocast does.
             attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N)
-            if key_mask is not None:
-                attn = attn.masked_fill(~key_mask, float("-inf"))
+            if attendable is not None:
+                attn = attn.masked_fill(~attendable, float("-inf"))
             x = attn.float().softmax(dim=-1).to(v.dtype) @ v  # (B, heads, N, D/heads)
         else:
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=attendable)
         return self.proj(x.transpose(1, 2).reshape(B, N, D))
 
 
@@ -93,8 +94,8 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), key_mask)
+    def forward(self, x: torch.Tensor, attendable: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), attendable)
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
@@ -198,7 +199,7 @@ class MaskedAutoencoder(nn.Module):
         """Encode the visible patches of ``imgs`` under ``mask`` (B, L), 1 = hidden.
 
         Returns latent (B, 1 + K, D) with the cls token first and the visible tokens in patch order,
-        ids_restore (B, L) mapping that order back to the grid, and key_mask (B, 1, 1, 1 + K) or
+        ids_restore (B, L) mapping that order back to the grid, and attendable (B, 1, 1, 1 + K) or
         None when every image shows the same number K of patches (no padding).
         """
         x = self.patch_embed(self.patchify(imgs)) + self.pos_embed  # (B, L, D)
@@ -211,13 +212,13 @@ class MaskedAutoencoder(nn.Module):
         ids_keep = ids_shuffle[:, :K]  # (B, K); rows with fewer visible carry padding at the end
         x = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(B, K, D))  # (B, K, D)
         x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)  # (B, 1 + K, D)
-        key_mask = None
+        attendable = None
         if bool((n_visible != K).any()):
             positions = torch.arange(K + 1, device=x.device)  # cls is position 0, always valid
-            key_mask = (positions[None] <= n_visible[:, None]).view(B, 1, 1, K + 1)
+            attendable = (positions[None] <= n_visible[:, None]).view(B, 1, 1, K + 1)
         for blk in self.blocks:
-            x = blk(x, key_mask)
-        return self.norm(x), ids_restore, key_mask
+            x = blk(x, attendable)
+        return self.norm(x), ids_restore, attendable
 
     def forward_decoder(
         self, latent: torch.Tensor, ids_restore: torch.Tensor, mask: torch.Tensor
@@ -231,8 +232,8 @@ class MaskedAutoencoder(nn.Module):
         # rows with fewer than K visible patches are overwritten by mask tokens below.
         tokens = torch.cat([x[:, 1:], self.mask_token.expand(B, L - K, Dd)], dim=1)  # (B, L, Dd)
         tokens = torch.gather(tokens, 1, ids_restore.unsqueeze(-1).expand(B, L, Dd))
-        hidden = mask.unsqueeze(-1) > 0.5  # (B, L, 1)
-        tokens = torch.where(hidden, self.mask_token.to(tokens.dtype), tokens)
+        is_hidden = mask.unsqueeze(-1) > 0.5  # (B, L, 1)
+        tokens = torch.where(is_hidden, self.mask_token.to(tokens.dtype), tokens)
         x = torch.cat([x[:, :1], tokens], dim=1) + F.pad(self.decoder_pos_embed, (0, 0, 1, 0))
         for blk in self.decoder_blocks:
             x = blk(x)
@@ -278,10 +279,10 @@ class MaskedAutoencoder(nn.Module):
                     f"mask must be ({batch_size}, {self.config.num_patches}), got {tuple(mask.shape)}"
                 )
             return mask.to(device)
-        ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
-        if not 0.0 <= ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {ratio}")
-        return self.random_masking(batch_size, ratio, generator).to(device)
+        mask_ratio = self.config.mask_ratio if mask_ratio is None else mask_ratio
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+        return self.random_masking(batch_size, mask_ratio, generator).to(device)
 
 
 def build_model(

@@ -1,7 +1,14 @@
 """Linear probes on encoder features: what do the representations know about the image's factors?
 
-Protocol (fixed before looking at any result, see docs/protocols.md):
-- features: the encoder on the full, unmasked image, mean-pooled over patch tokens (``inference.features``);
+Features (``extract_features``; the protocols are ``config.PROTOCOLS``):
+- ``mean``: the encoder on the full, unmasked image, patch tokens mean-pooled (the probes' default);
+- ``cls``: the encoder on the full image, the cls token;
+- ``visible``: the encoder on the image masked at the model's training ratio (masks from a fixed seed),
+  the visible tokens mean-pooled: the representation most MAE codebases probe;
+- ``visible_avg``: as ``visible``, averaged over ``VISIBLE_AVG_MASKS`` masks: in distribution for the
+  encoder (it only ever saw images masked at its ratio) yet it keeps the whole image's information.
+
+Probes (fixed before looking at any result, see docs/protocols.md):
 - shape: standardised features -> logistic regression, fit on one split, scored on a held-out split;
 - position / size: standardised features -> linear regression, R^2 on the held-out split;
 - PCA-2: PCA of the (centred, unstandardised) features fit on the train split, then a standardised
@@ -12,16 +19,19 @@ Protocol (fixed before looking at any result, see docs/protocols.md):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
+from toymae.config import PROTOCOLS
 from toymae.data import ShapeBatch
-from toymae.inference import features
 from toymae.model import MaskedAutoencoder
+
+VISIBLE_MASK_SEED = 0  # the visible protocols' masks: the same for every model and image set
+VISIBLE_AVG_MASKS = 8  # masks averaged by ``visible_avg``
 
 
 @dataclass
@@ -36,22 +46,6 @@ class ProbeReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_summary(cls, summary: dict) -> ProbeReport | None:
-        """The numbers a reproduction job stored in its checkpoint's summary (None if it stored none)."""
-        protocol = summary.get("probe_protocol")
-        if protocol is None or summary.get("probe_acc") is None:
-            return None
-        return cls(
-            probe_acc=summary["probe_acc"],
-            pca2_acc=summary["pca2_acc"],
-            n_train=protocol["n_train"],
-            n_test=protocol["n_test"],
-            r2_x=summary.get("r2_x"),
-            r2_y=summary.get("r2_y"),
-            r2_size=summary.get("r2_size"),
-        )
 
 
 @contextmanager
@@ -69,15 +63,58 @@ def _eval_mode(model: MaskedAutoencoder) -> Iterator[None]:
 def extract_features(
     model: MaskedAutoencoder,
     images: torch.Tensor,
+    protocols: Iterable[str] = ("mean",),
+    *,
+    mask_ratio: float | None = None,
+    mask_seed: int = VISIBLE_MASK_SEED,
     batch_size: int = 256,
-    pool: str = "mean",
+) -> dict[str, np.ndarray]:
+    """``{protocol: (N, D) float64 features}`` of ``images`` (N, C, H, W), in eval mode without
+    gradients. The visible protocols mask at ``mask_ratio`` (default: the model's training ratio) with
+    masks drawn from ``mask_seed``. ``mean`` and ``cls`` share one pass over the full image, and
+    ``visible_avg``'s first mask is ``visible``'s."""
+    protocols = tuple(protocols)
+    if unknown := set(protocols) - set(PROTOCOLS):
+        raise ValueError(f"unknown protocols {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
+    out = {}
+    with _eval_mode(model):
+        if {"mean", "cls"} & set(protocols):
+            out["cls"], out["mean"] = _pooled(model, images, batch_size)
+        if {"visible", "visible_avg"} & set(protocols):
+            ratio = model.config.mask_ratio if mask_ratio is None else mask_ratio
+            gen = torch.Generator().manual_seed(mask_seed)
+            n_masks = VISIBLE_AVG_MASKS if "visible_avg" in protocols else 1
+            # One pass per mask, each continuing the generator where the previous one stopped.
+            draws = [_pooled(model, images, batch_size, ratio, gen)[1] for _ in range(n_masks)]
+            out["visible"], out["visible_avg"] = draws[0], np.mean(draws, axis=0)
+    return {p: out[p] for p in protocols}
+
+
+def _pooled(
+    model: MaskedAutoencoder,
+    images: torch.Tensor,
+    batch_size: int,
     mask_ratio: float = 0.0,
     generator: torch.Generator | None = None,
-) -> np.ndarray:
-    """(N, D) float64 features, batched, under no_grad and in eval mode. The defaults are the
-    protocol's; the other choices exist for sensitivity checks (``inference.features``)."""
-    with _eval_mode(model):
-        return features(model, images, batch_size, pool, mask_ratio, generator).double().numpy()
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cls token, mean of the visible patch tokens), each (N, D) float64, of the encoder on ``images``
+    with random masks at ``mask_ratio`` (none at 0). Every row keeps the same number of patches, so
+    the encoder needs no padding."""
+    device = model.cls_token.device
+    cls, mean = [], []
+    for i in range(0, images.shape[0], batch_size):
+        chunk = images[i : i + batch_size].to(device)
+        if mask_ratio > 0:
+            mask = model.random_masking(chunk.shape[0], mask_ratio, generator).to(device)  # (b, L)
+        else:
+            mask = torch.zeros(chunk.shape[0], model.config.num_patches, device=device)
+        latent, _, _ = model.encode_visible(chunk, mask)  # (b, 1 + K, D)
+        cls.append(latent[:, 0].float().cpu())
+        mean.append(latent[:, 1:].mean(dim=1).float().cpu())
+    if not cls:
+        empty = np.zeros((0, model.config.embed_dim))
+        return empty, empty
+    return torch.cat(cls).double().numpy(), torch.cat(mean).double().numpy()
 
 
 # scikit-learn is imported inside the functions that fit: importing it costs ~100 MB of memory, which
@@ -181,42 +218,6 @@ def probe_model(
     test: ShapeBatch,
     regressions: bool = True,
 ) -> ProbeReport:
-    """Extract features for both splits and run every probe."""
-    return probe_features(
-        extract_features(model, train.images),
-        train,
-        extract_features(model, test.images),
-        test,
-        regressions,
-    )
-
-
-# ------------------------------------------------------------------ single-protocol helpers
-# For the sensitivity benchmarks (bench/probe_protocols.py, bench/search.py); the study's three
-# protocols, each beside the random init, are in toymae/eval/study.py.
-def cls_features(model: MaskedAutoencoder, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """The cls token of the encoder on the full image: (N, D)."""
-    return extract_features(model, images, batch_size, pool="cls")
-
-
-def masked_features(
-    model: MaskedAutoencoder, images: torch.Tensor, mask_ratio: float, seed: int = 0, batch_size: int = 256
-) -> np.ndarray:
-    """Mean-pooled encoder tokens of a *masked* image (random masks at ``mask_ratio``): (N, D).
-
-    What the encoder sees in pretraining; a probe on these also measures how much of the object
-    survives the mask, so a higher ratio scores lower whatever the encoder learned."""
-    gen = torch.Generator().manual_seed(seed)
-    return extract_features(model, images, batch_size, mask_ratio=mask_ratio, generator=gen)
-
-
-def unstandardised_accuracy(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
-) -> float:
-    """Logistic regression on raw features (C=1): small-variance directions are penalised more."""
-    from sklearn.linear_model import LogisticRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = LogisticRegression(max_iter=2000).fit(train_x, train_y)
-    return float(clf.score(test_x, test_y))
+    """Extract ``mean`` features for both splits and run every probe."""
+    train_x, test_x = (extract_features(model, b.images)["mean"] for b in (train, test))
+    return probe_features(train_x, train, test_x, test, regressions)

@@ -113,8 +113,8 @@ class _DeferredStop:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)  # type: ignore[arg-type]
+        for s, handler in self._previous.items():  # None: a handler installed outside Python
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)  # type: ignore[arg-type]
 
 
 class Trainer:

@@ -10,10 +10,14 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.streamlit_server import CHROMIUM_ARGS, running_app
+from toymae import masks
 from toymae.app.catalog import load_manifest
+from toymae.app.explore import make_shape
+from toymae.config import ShapeWorldConfig
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,18 +71,10 @@ def no_exception(pg) -> None:
     ).first.inner_text()
 
 
-# A plot's title as text: Streamlit's theme wraps titles in <b> tags.
-TITLE = "((p.layout.title || {}).text || '').replace(/<[^>]+>/g, '')"
-
-
 def panels_signature(pg) -> str:
-    """The reconstruction panel's data, as plotly holds it in the page."""
-    panel_area(pg, "reconstruction")  # drawn
-    return pg.evaluate(
-        "() => { const d = [...document.querySelectorAll('.js-plotly-plot')]"
-        ".find(p => " + TITLE + " === 'reconstruction');"
-        " return JSON.stringify(d._fullData[0].z); }"
-    )
+    """The reconstruction panel's numbers, as the in-browser panels computed them (docs/browser.md)."""
+    pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
+    return pg.evaluate("() => JSON.stringify(window.__toymae.result.reconstruction)")
 
 
 @pytest.mark.parametrize("path", ["", "hallucinations", "representations", "train", "reproduce"])
@@ -113,19 +109,14 @@ def test_a_shared_link_is_the_first_visit_of_a_fresh_server(browser):
 
 def test_slider_changes_reconstruction(page, server):
     page.goto(f"{server}/?ratio=0.6")
-    page.wait_for_selector(".js-plotly-plot")
-    wait_idle(page)
     before = panels_signature(page)
-    slider = page.locator('input[type="range"][aria-label="Mask ratio"]')
-    assert slider.get_attribute("value") == "0.6"
+    slider = page.locator('input[type="range"]#tm-ratio')
+    assert slider.input_value() == "0.6"
+    assert page.get_by_text("Mask ratio", exact=False).first.is_visible()  # a visible label
     slider.focus()
     for _ in range(4):
         slider.press("ArrowRight")
     page.wait_for_function("() => window.location.search.includes('ratio=0.8')", timeout=60_000)
-    deadline = time.time() + 60  # the rerun's new panels replace the old ones
-    while panels_signature(page) == before and time.time() < deadline:
-        page.wait_for_timeout(250)
-    wait_idle(page)
     after = panels_signature(page)
     no_exception(page)
     assert before != after
@@ -138,25 +129,18 @@ def hidden_count(pg) -> int:
     return int(re.search(r"(\d+) of \d+ patches hidden", text).group(1))
 
 
+PANELS = {"original": "original", "masked": "masked", "reconstruction": "reconstruction",
+          "reconstruction + visible": "pasted"}  # fmt: skip
+
+
 def panel_area(pg, title: str) -> dict:
-    """The plot area of the panel titled ``title`` (its drag layer: where clicks and drags land)."""
-    pg.wait_for_function(
-        "(t) => [...document.querySelectorAll('.js-plotly-plot')].some(p => " + TITLE + " === t)",
-        arg=title,
-    )
-    index = pg.evaluate(
-        "(t) => [...document.querySelectorAll('.js-plotly-plot')].findIndex(p => " + TITLE + " === t)",
-        title,
-    )
-    assert index >= 0, f"no panel titled {title!r}"
-    return pg.locator(".js-plotly-plot").nth(index).locator(".nsewdrag").first.bounding_box()
+    """The picture of the panel titled ``title``: where clicks and drags land."""
+    pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
+    return pg.locator(f'canvas[data-panel="{PANELS[title]}"]').bounding_box()
 
 
 def click_at(pg, x: float, y: float) -> None:
-    """Point, let plotly register the hover (as a hand on a mouse does), then click."""
-    pg.mouse.move(x - 3, y - 3)
-    pg.mouse.move(x, y, steps=3)
-    pg.wait_for_timeout(400)
+    pg.mouse.move(x, y)
     pg.mouse.down()
     pg.mouse.up()
 
@@ -184,8 +168,7 @@ def click_patch(pg, row: int, col: int, grid: int = 8) -> None:
 
 def test_clicking_a_patch_toggles_it_and_a_second_click_toggles_it_back(page, server):
     page.goto(f"{server}/?mask_mode=Draw")
-    page.wait_for_selector(".js-plotly-plot")
-    wait_idle(page)
+    panel_area(page, "masked")
     start = hidden_count(page)
     click_patch(page, 3, 5)
     once = wait_count_change(page, start)
@@ -246,9 +229,7 @@ def small_page(browser):
 
 def open_reconstruct(pg, server, query: str) -> None:
     pg.goto(f"{server}/?{query}")
-    pg.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => " + TITLE + " === 'masked')"
-    )
+    pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
     wait_idle(pg)
 
 
@@ -287,8 +268,8 @@ def test_a_box_on_the_masked_panel_hides_the_region_under_it(small_page, server)
     pg.screenshot(path=str(ARTIFACTS / "small-box-masked-panel.png"))
     no_exception(pg)
     assert after == 16, after
-    mask = pg.evaluate("() => new URLSearchParams(window.location.search).get('mask')")
-    assert mask == "f0f0f0f000000000", mask  # rows 0-3, columns 0-3: the box's region, nothing else
+    # Rows 0-3, columns 0-3: the box's region, nothing else; in the address bar once the edit settles.
+    assert wait_url(pg, "mask", "f0f0f0f000000000") == "f0f0f0f000000000"
 
 
 def test_a_lasso_on_the_masked_panel_hides_patches_and_reveal_shows_them(small_page, server):
@@ -303,7 +284,6 @@ def test_a_lasso_on_the_masked_panel_hides_patches_and_reveal_shows_them(small_p
     no_exception(pg)
     assert hidden >= 4, hidden
     pg.get_by_text("Drag reveals / erases").click()
-    wait_idle(pg)
     drag(pg, [*lasso, lasso[0]])  # the same region again, now revealing
     shown = wait_count_change(pg, hidden)
     pg.screenshot(path=str(ARTIFACTS / "small-lasso-reveal.png"))
@@ -315,9 +295,7 @@ def test_controls_panels_and_verdict_fit_a_1366_by_768_window(small_page, server
     open_reconstruct(pg, server, "mask_mode=Draw")
     pg.screenshot(path=str(ARTIFACTS / "small-reconstruct.png"))
     boxes = {
-        "controls": [
-            pg.get_by_text(label, exact=True).first for label in ("Image", "Mask", "Edit on the pictures by")
-        ],
+        "controls": [pg.get_by_text(label).first for label in ("Mask ratio", "Edit by", "Presets")],
         "verdict": [
             pg.get_by_text("Verdict", exact=True).first,
             pg.get_by_text(re.compile("patches hidden")).first,
@@ -336,22 +314,95 @@ def test_controls_panels_and_verdict_fit_a_1366_by_768_window(small_page, server
     assert scrolled(pg) == 0
 
 
-def test_a_click_on_the_original_panel_flips_a_pixel_of_the_drawing(small_page, server):
-    pg = small_page
-    open_reconstruct(pg, server, "src=Draw")
-    before = pg.evaluate("() => new URLSearchParams(window.location.search).get('img')")
-    box = panel_area(pg, "original (click or drag to draw)")
-    click_at(pg, box["x"] + box["width"] * 2.5 / 32, box["y"] + box["height"] * 2.5 / 32)  # pixel (2, 2)
-    deadline = time.time() + 30
-    img = before
-    while img == before and time.time() < deadline:
+def wait_url(pg, key: str, want: str | None = None, seconds: float = 30) -> str | None:
+    """The address bar's ``key`` once it reads ``want`` (any value when ``want`` is None; edits reach
+    the URL after a short pause and the page's rerun), or what it reads after ``seconds``."""
+    read = "(k) => new URLSearchParams(window.location.search).get(k)"
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        got = pg.evaluate(read, key)
+        if got == want or (want is None and got is not None):
+            break
         pg.wait_for_timeout(250)
-        img = pg.evaluate("() => new URLSearchParams(window.location.search).get('img')")
-    wait_idle(pg)
+    return got
+
+
+def ink(img: str, side: int = 32) -> np.ndarray:
+    return masks.from_text(img, side)
+
+
+def test_a_click_on_the_original_panel_flips_a_pixel_of_the_picture_into_a_drawing(small_page, server):
+    pg = small_page
+    open_reconstruct(pg, server, "shape=square")
+    assert pg.evaluate("() => new URLSearchParams(window.location.search).get('img')") is None
+    box = panel_area(pg, "original")
+    click_at(pg, box["x"] + box["width"] * 2.5 / 32, box["y"] + box["height"] * 2.5 / 32)  # pixel (2, 2)
+    img = wait_url(pg, "img")
     no_exception(pg)
-    assert img and img != before
-    bits = bin(int(img, 16))[2:].zfill(len(img) * 4)
-    assert bits[2 * 32 + 2] == "1"  # the background pixel clicked is now ink
+    assert img and ink(img)[2, 2]  # the background pixel clicked is now ink
+    square = make_shape("square", 0.5, 0.5, ShapeWorldConfig()).images[0, 0].numpy() > 0.5
+    assert (ink(img) != square).sum() == 1  # the rest is the square it started from
+    assert pg.evaluate("() => window.__toymae.result.verdict.label") == "undecidable"  # no true shape
+
+
+def test_brush_keyboard_touch_presets_and_drawing_starts(browser, server):
+    """The other editing paths: a brush stroke, arrow keys and Space, a tap on a touch screen, the
+    presets, and starting a drawing from a circle, a square or nothing."""
+    context = browser.new_context(viewport=SMALL_SCREEN, has_touch=True)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    open_reconstruct(pg, server, "mask_mode=Draw&tool=Brush&mask=0000000000000000")
+    box = panel_area(pg, "masked")
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    drag(pg, [(x0 + w * 0.06, y0 + h * 0.06), (x0 + w * 0.94, y0 + h * 0.06)])  # along the top row
+    assert wait_count_change(pg, 0) == 8
+    pg.locator('canvas[data-panel="masked"]').focus()  # the focus starts at the middle patch (4, 4)
+    for key in ("ArrowUp", "ArrowLeft", " "):
+        pg.keyboard.press(key)
+    assert wait_count_change(pg, 8) == 9
+    assert wait_url(pg, "mask", "ff00001000000000") == "ff00001000000000"  # row 0, and (3, 3)
+    pg.locator('input[name="tm-tool"][value="Click"]').check()
+    pg.touchscreen.tap(x0 + w * 7.5 / 8, y0 + h * 7.5 / 8)  # the bottom-right patch
+    assert wait_count_change(pg, 9) == 10
+    for preset, n in (("left half", 32), ("invert", 32), ("clear", 0), ("block", 36)):
+        pg.locator(".tm-presets summary").click()
+        pg.locator(f'button[data-preset="{preset}"]').click()
+        assert hidden_count(pg) == n, preset  # block: a centred 6 x 6 square at ratio 0.6
+    inked = {}
+    for start in ("circle", "square", "blank"):
+        pg.locator(f'button[data-start="{start}"]').click()
+        inked[start] = pg.evaluate("() => window.__toymae.state.img")
+    assert wait_url(pg, "img", inked["blank"]) == inked["blank"]  # the last drawing reached the URL
+    counts = {k: int(ink(v).sum()) for k, v in inked.items()}
+    assert counts["square"] > counts["circle"] > 0 == counts["blank"]  # a square covers more than its circle
+    pg.screenshot(path=str(ARTIFACTS / "small-brush-keyboard-touch.png"))
+    no_exception(pg)
+    context.close()
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080), (390, 844)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_reconstruct_at_three_window_sizes_overflows_nothing(browser, server, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    open_reconstruct(pg, server, "shape=square&mseed=17")
+    pg.wait_for_function("() => window.__toymae.result.uncertainty !== null")
+    pg.screenshot(path=str(ARTIFACTS / f"reconstruct-{size[0]}x{size[1]}.png"))
+    component = pg.locator('[data-testid="toymae-reconstruct"]')
+    component.screenshot(path=str(ARTIFACTS / f"reconstruct-panels-{size[0]}x{size[1]}.png"))
+    no_exception(pg)
+    wide = pg.evaluate(
+        "() => [...document.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1"
+        " && getComputedStyle(e).overflowX !== 'visible' && getComputedStyle(e).overflowX !== 'hidden')"
+        ".map(e => e.className || e.tagName)"
+    )
+    assert not wide, wide  # nothing scrolls sideways
+    b = component.bounding_box()
+    assert b["x"] >= 0 and b["x"] + b["width"] <= size[0], b
+    for name in ("original", "masked", "reconstruction", "pasted", "error", "uncertainty"):
+        c = pg.locator(f'canvas[data-panel="{name}"]').bounding_box()
+        assert c["width"] >= 100 and c["x"] + c["width"] <= size[0], (name, c)
+    context.close()
 
 
 EMOJI = re.compile("[\U0001f000-\U0001ffff\u2600-\u27bf\u2b00-\u2bff\ufe0f]")
@@ -384,9 +435,13 @@ def test_every_try_this_link_opens(browser, server):
         pg.goto(f"{server}/{link.href().removeprefix('./')}")
         pg.wait_for_selector("h1")
         wait_idle(pg)
+        if link.page == "":  # Reconstruct's verdict is computed in the browser, in the panels' shadow DOM
+            pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
         pg.screenshot(path=str(ARTIFACTS / f"try-this-{i}.png"))
         no_exception(pg)
         main = pg.locator('[data-testid="stMain"]').inner_text()
+        if link.page == "":
+            main += " " + pg.locator('[data-testid="toymae-reconstruct"]').inner_text()
         assert link.promise in main, (link.label, main[:600])
     context.close()
 
@@ -399,7 +454,7 @@ def test_a_click_on_the_masked_panel_under_a_random_mask_starts_a_drawn_mask_fro
     after = wait_count_change(pg, start)
     no_exception(pg)
     assert abs(after - start) == 1  # the random mask, with one patch flipped
-    assert pg.evaluate("() => new URLSearchParams(window.location.search).get('mask_mode')") == "Draw"
+    assert wait_url(pg, "mask_mode", "Draw") == "Draw"
 
 
 def test_uploading_a_checkpoint_in_the_sidebar_selects_it_without_an_exception(page, server, tmp_path):

@@ -1,8 +1,9 @@
-"""The Reconstruct page's pure pieces: editing on the panels, the verdict, the maps, the landing links,
-and the Dockerfile the hosted demo is built from."""
+"""The Reconstruct page's pure pieces: editing selections, the verdict, what the in-browser panels
+receive, the landing links, and the Dockerfile the hosted demo is built from."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from toymae import masks
-from toymae.app import figures
+from toymae.app import reconstruct_browser as rb
 from toymae.app.catalog import load_manifest
 from toymae.app.explore import make_shape
 from toymae.app.tour import CORNER_MASK, TRY_THIS
@@ -106,48 +107,107 @@ def test_verdict_undecidable_says_how_many_pixels_it_had():
         image_verdict(h, "triangle")
 
 
-# ---------------------------------------------------------------- panels and maps
-@pytest.mark.parametrize(("tool", "dragmode"), [("click", "pan"), ("box", "select"), ("lasso", "lasso")])
-def test_an_editable_panel_puts_a_selectable_point_on_every_cell(tool, dragmode):
-    fig = figures.image_panel(np.zeros((32, 32)), "masked", edit_grid=8, tool=tool)
-    picture, cells = fig.data
-    assert picture.type == "heatmap" and picture.hoverinfo == "skip"  # clicks reach the points
-    assert list(cells.customdata) == list(range(64))
-    # Patch (row 1, col 2) spans pixels 4-7 down and 8-11 across: centre (9.5, 5.5).
-    assert (cells.x[10], cells.y[10]) == (9.5, 5.5)
-    assert fig.layout.dragmode == dragmode
-    assert fig.layout.xaxis.fixedrange and fig.layout.yaxis.fixedrange
-    pixels = figures.image_panel(np.zeros((32, 32)), "original", edit_grid=32, tool=tool).data[1]
-    assert len(pixels.customdata) == 1024 and (pixels.x[33], pixels.y[33]) == (1.0, 1.0)
+# ---------------------------------------------------------------- what the browser's panels receive
+# The panels, the maps and their editing run in the browser (app_pages/components/reconstruct_panels);
+# tests/app/test_browser.py drives them and tests/app/test_browser_reconstruct.py holds their numbers
+# against torch. Here: the Python side of that exchange.
+def test_editor_state_round_trips_through_the_url_and_refuses_bad_input():
+    s = rb.EditorState.from_params({"mask_mode": "Draw", "mask": CORNER_MASK, "tool": "Lasso"}, 8, 32)
+    assert s.hidden(8).sum() == 16 and s.tool == "Lasso"
+    url = {k: v for k, v in s.to_params().items() if v is not None}
+    assert url == {"mask_mode": "Draw", "mask": CORNER_MASK, "tool": "Lasso"}  # defaults stay out
+    assert rb.EditorState.from_params(url, 8, 32) == s
+    random = rb.EditorState.from_params({"ratio": "0.75", "mseed": "3"}, 8, 32)
+    assert (random.ratio, random.mseed, random.mask) == (0.75, 3, None)
+    assert np.array_equal(random.hidden(8), masks.random_mask(8, 0.75, 3))
+    default = rb.EditorState()
+    bad = {"mask_mode": "Paint", "ratio": "nan", "mseed": "1e9", "mask": "zz", "img": "00", "tool": "Hammer"}
+    assert rb.EditorState.from_params(bad, 8, 32) == default
+    for ratio in ("2", "-0.1", "0.96", "inf", None, [0.5]):
+        assert rb.EditorState.from_params({"ratio": ratio}, 8, 32).ratio == default.ratio
+    for seed in (-1, 1.5, "x", 10**7):
+        assert rb.EditorState.from_params({"mseed": seed}, 8, 32).mseed == default.mseed
+    assert rb.EditorState.from_params({"mask_mode": "Draw", "mask": CORNER_MASK}, 16, 32).mask != CORNER_MASK
+    drawn_without_mask = rb.EditorState.from_params({"mask_mode": "Draw"}, 8, 32)  # starts from a random one
+    assert np.array_equal(drawn_without_mask.hidden(8), masks.random_mask(8, rb.DEFAULT_RATIO, 0))
+    # The browser's own form of the state (numbers, not strings) reads the same way.
+    assert rb.EditorState.from_params({"ratio": 0.65, "mseed": 4}, 8, 32).ratio == 0.65
 
 
-def test_a_plain_panel_is_one_picture_and_a_bad_tool_is_refused():
-    fig = figures.image_panel(np.ones((8, 8)), "reconstruction")
-    assert len(fig.data) == 1 and fig.layout.title.text == "reconstruction"
-    with pytest.raises(ValueError, match="tool"):
-        figures.image_panel(np.ones((8, 8)), "x", edit_grid=2, tool="brush")
+def test_model_bytes_hold_exactly_the_float32_values_torch_holds():
+    from toymae.config import MAEConfig
+    from toymae.model import build_model
+
+    model = build_model(MAEConfig(embed_dim=32, decoder_embed_dim=16, depth=1), seed=3)
+    model_id, raw = rb.model_bytes(model)
+    n = int.from_bytes(raw[:4], "little")
+    header = json.loads(raw[4 : 4 + n])
+    assert header["id"] == model_id and (4 + n) % 4 == 0  # the data starts aligned
+    data = np.frombuffer(raw[4 + n :], dtype="<f4")
+    tensors = {
+        **model.state_dict(),
+        "pos_embed": model.pos_embed,
+        "decoder_pos_embed": model.decoder_pos_embed,
+    }
+    assert [t["name"] for t in header["tensors"]] == list(tensors)
+    for t in header["tensors"]:
+        got = data[t["offset"] : t["offset"] + t["length"]].reshape(t["shape"])
+        assert np.array_equal(got, tensors[t["name"]].numpy()), t["name"]
+    assert header["config"]["embed_dim"] == 32 and rb.model_bytes(model) == (model_id, raw)  # cached
 
 
-def test_error_maps_grey_out_visible_patches_and_say_so():
-    values = np.arange(16, dtype=float).reshape(4, 4)  # per pixel, 2 x 2 patches of 2 x 2 pixels
-    hidden = np.array([[True, False], [False, True]])
-    fig = figures.patch_heatmap(values, "error", hidden=hidden)
-    grey, scale, legend = fig.data
-    assert grey.colorscale[0][1] == figures.VISIBLE_GREY == grey.colorscale[-1][1]
-    scaled = np.array(scale.z, dtype=float)
-    covered = np.array(grey.z, dtype=float)
-    assert np.isnan(scaled[0, 2]) and scaled[0, 0] == 0.0 and scaled[3, 3] == 15.0  # visible: no colour
-    assert np.isnan(covered[0, 0]) and covered[0, 2] == 0.0  # and grey exactly there
-    assert legend.showlegend and "visible" in legend.name
-    assert len(figures.patch_heatmap(values, "error").data) == 1  # without a mask: as before
+def test_panels_data_carries_the_picture_its_counterfactual_and_the_rule():
+    from toymae.eval import hallucination
+
+    cfg = ShapeWorldConfig(image_size=32, size=0.5)
+    square = make_shape("square", 0.4, 0.6, cfg)
+    data = rb.panels_data("id", cfg, 8, square.images, "key", square, rb.EditorState())
+    assert json.loads(json.dumps(data)) == data  # plain JSON
+    assert np.array_equal(masks.from_text(data["image"]["bits"], 32), square.images[0, 0].numpy() > 0.5)
+    assert np.array_equal(
+        masks.from_text(data["image"]["counter"], 32), counterfactual(square)[0, 0].numpy() > 0.5
+    )
+    assert (
+        data["image"]["truth"] == "square" and data["rule"]["min_pixels"] == hallucination.DEFAULT_MIN_PIXELS
+    )
+    assert data["rule"]["confidence_band"] == hallucination.CONFIDENCE_BAND
+    assert data["rule"]["no_true_shape"] == NO_TRUE_SHAPE.reason
+    uploaded = rb.panels_data("id", cfg, 8, square.images, "key", None, rb.EditorState())["image"]
+    assert uploaded["truth"] is None and uploaded["counter"] is None
+    with pytest.raises(ValueError, match="factors"):
+        rb.panels_data("id", cfg, 8, torch.zeros(1, 1, 32, 32), "key", square, rb.EditorState())
+
+
+@pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints in checkpoints/")
+def test_the_terminal_command_and_the_server_panels_show_a_try_this_state():
+    from toymae.app.catalog import CHECKPOINT_DIR
+    from toymae.checkpoint import load_checkpoint
+
+    link = TRY_THIS[0]
+    p = link.params
+    shape = make_shape(p["shape"], float(p["x"]), float(p["y"]), ShapeWorldConfig(image_size=32, size=0.5))
+    state = rb.EditorState.from_params(p, 8, 32)
+    entry = next(e for e in load_manifest() if e["name"] == p["model"])
+    assert rb.cli_command(p["model"], shape, state) == (
+        f"python -m toymae reconstruct checkpoints/{entry['file']} --shape square --x 0.5 --y 0.5 "
+        f"--mask-ratio 0.6 --seed {p['mseed']} --json"
+    )
+    assert rb.cli_command("uploaded-model", shape, state) is None
+    assert rb.cli_command(p["model"], shape, rb.EditorState(img="00" * 128)) is None  # a drawing
+    model = load_checkpoint(CHECKPOINT_DIR / entry["file"]).model
+    pictures, verdict, counts = rb.server_panels(model, shape.images, shape, state)
+    assert len(pictures) == 4 and pictures[0].shape == (32, 32)
+    assert f"`{link.promise}`" in verdict and counts.startswith("39 of 64 patches hidden")
+    drawn = rb.server_panels(model, shape.images, shape, rb.EditorState(img="00" * 128))[1]
+    assert NO_TRUE_SHAPE.reason in drawn  # a drawing has no true shape
 
 
 # ---------------------------------------------------------------- landing-page links
-def _open(link):
+def _open(link, **extra: str):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file("../app.py", default_timeout=120)
-    for k, v in link.params.items():
+    for k, v in {**link.params, **extra}.items():
         at.query_params[k] = v
     at.run()
     if link.page:
@@ -159,14 +219,17 @@ def _open(link):
 @pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints in checkpoints/")
 @pytest.mark.parametrize("link", TRY_THIS, ids=lambda t: t.label)
 def test_each_try_this_link_opens_in_the_state_it_names(link):
-    """Every parameter of a link is one its page binds: the opened page holds that value."""
-    at = _open(link)
+    """Every parameter of a link is one its page binds: the opened page holds that value. Reconstruct's
+    verdict is computed in the browser (checked in test_browser_reconstruct.py); here the server's
+    panels (``engine=server``) show it."""
+    at = _open(link, **({"engine": "server"} if link.page == "" else {}))
     assert not at.exception, [e.value for e in at.exception]
+    editor = set(rb.EditorState().as_dict())
     for key, value in link.params.items():
-        if key in ("mask", "img"):  # read from the URL by the page, not a widget
-            assert at.query_params[key] in (value, [value])
-            continue
-        held = at.session_state[key]
+        # Reconstruct's editor state (mask, ratio, seed...) lives in the browser and in "rc_state".
+        held = (
+            at.session_state["rc_state"][key] if link.page == "" and key in editor else at.session_state[key]
+        )
         assert str(held) == value or (isinstance(held, float) and held == float(value)), (key, held, value)
     if link.page == "":  # the Reconstruct links promise a verdict
         assert any(link.promise in m.value for m in at.markdown if "Verdict" in m.value)
@@ -215,20 +278,3 @@ def test_space_front_matter_is_a_docker_space_on_the_app_port():
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     assert fields["sdk"] == "docker" and fields["app_port"] == "8501"
     assert fields.get("title")
-
-
-@pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints in checkpoints/")
-def test_drawing_starts_from_a_circle_a_square_or_nothing():
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../app.py", default_timeout=120)
-    at.query_params["src"] = "Draw"
-    at.run()
-    inked = {}
-    for label in ("Circle", "Square", "Clear"):
-        next(b for b in at.button if b.label == label).click().run()
-        assert not at.exception
-        img = at.query_params["img"]
-        inked[label] = int(masks.from_text(img if isinstance(img, str) else img[0], 32).sum())
-    assert inked["Square"] > inked["Circle"] > 0 == inked["Clear"]  # a square covers more than its circle
-    assert any("no true shape" in m.value for m in at.markdown)  # a drawing gets no verdict

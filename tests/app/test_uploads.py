@@ -5,6 +5,10 @@ from __future__ import annotations
 import io
 import json
 import struct
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +26,7 @@ from toymae.finite import NonFiniteOutputError, check_model_outputs
 from toymae.inference import reconstruct
 from toymae.model import build_model
 
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = load_manifest()
 needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints in checkpoints/")
 
@@ -139,7 +144,7 @@ def _app() -> AppTest:
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
-    at.sidebar.file_uploader(key="upload").upload(name, data).run()
+    at.sidebar.file_uploader[0].upload(name, data).run()  # a fresh uploader (new key) after each upload
     return at
 
 
@@ -260,3 +265,55 @@ def test_a_model_known_to_be_broken_is_refused_on_every_page(page):
     assert not at.exception, [e.value for e in at.exception]
     assert at.error[0].value == "This model cannot be used: it overflows."
     assert not at.metric
+
+
+# --------------------------------------------------------------------------- bounded per input and session
+def _small_model_bytes(seed: int, **model) -> bytes:
+    cfg = tiny_config()
+    cfg = replace(
+        cfg, model=replace(cfg.model, **model), data=replace(cfg.data, image_size=model.get("image_size", 16))
+    )
+    return checkpoint_bytes(build_model(cfg.model, seed=seed, device="cpu"), cfg)
+
+
+def test_a_session_keeps_at_most_its_cap_of_uploads_and_says_which_went():
+    from app_pages._shared import MAX_SESSION_UPLOADS
+
+    at = _app()
+    for i in range(MAX_SESSION_UPLOADS + 1):
+        _upload(at, f"m{i}.safetensors", _small_model_bytes(i))
+        assert not at.exception, [e.value for e in at.exception]
+    assert list(at.session_state["session_models"]) == [f"m{i}" for i in range(1, MAX_SESSION_UPLOADS + 1)]
+    assert at.sidebar.selectbox(key="model").value == f"m{MAX_SESSION_UPLOADS}"
+    assert any("Removed m0: a session keeps at most" in c.value for c in at.sidebar.caption)
+
+
+def test_an_upload_over_the_dashboards_budget_is_refused_with_the_reason():
+    data = _small_model_bytes(0, image_size=64, patch_size=2)  # 32 x 32 = 1,024 patches, few weights
+    at = _upload(_app(), "wide.safetensors", data)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.sidebar.code[0].value
+    assert shown == "wide.safetensors: this model needs 1,024 patches per image; the dashboard allows 256", (
+        shown
+    )
+
+
+def test_a_huge_picture_is_decoded_without_a_gigabyte(tmp_path):
+    """A 4096 x 4096 RGBA PNG (70 KB) once cost 1.1 GB of float64 arrays; measured in a fresh process."""
+    script = """
+import io, resource
+import numpy as np
+from PIL import Image
+from toymae.app.explore import image_from_bytes
+a = np.zeros((4096, 4096, 4), np.uint8); a[1000:3000, 1000:3000] = 255
+buf = io.BytesIO(); Image.fromarray(a, "RGBA").save(buf, "PNG"); data = buf.getvalue(); del a, buf
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = image_from_bytes(data, 32)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, int(loaded.image.sum()))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    grew_mb, lit = out.stdout.split()
+    assert float(grew_mb) < 300, out.stdout  # the 64 MB decode and PNG buffers; 1,097 MB before
+    assert int(lit) == 15 * 15  # the square, shrunk to the model's 32 px

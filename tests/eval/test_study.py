@@ -2,19 +2,15 @@
 
 import numpy as np
 import pytest
-import torch
 
 from toymae.config import DATASETS, RECIPES, ShapeWorldConfig, dataset, dataset_name
 from toymae.data import eval_set
 from toymae.eval.study import (
-    PROTOCOLS,
-    all_protocol_features,
     label_budget_accuracy,
     mean_ci,
     representation_study,
 )
 from toymae.model import build_model
-from toymae.probe import extract_features
 
 QUICK = RECIPES["tiny"]  # 16 px, widths 32/16
 CFG, DATA = QUICK.model, QUICK.data
@@ -23,19 +19,6 @@ CFG, DATA = QUICK.model, QUICK.data
 @pytest.fixture(scope="module")
 def splits():
     return eval_set(300, DATA, 0, "probe-train"), eval_set(300, DATA, 0, "probe-test")
-
-
-def test_mean_and_cls_come_from_one_pass_and_match_the_pooled_features(splits):
-    model = build_model(CFG, seed=3, device="cpu")
-    imgs = splits[0].images[:40]
-    feats = all_protocol_features(model, imgs)
-    assert set(feats) == set(PROTOCOLS)
-    np.testing.assert_allclose(feats["mean"], extract_features(model, imgs), atol=1e-6)
-    np.testing.assert_allclose(feats["cls"], extract_features(model, imgs, pool="cls"), atol=1e-6)
-    # visible: masked at the model's own ratio, so it differs from the full-image mean
-    assert not np.allclose(feats["visible"], feats["mean"], atol=1e-3)
-    with pytest.raises(ValueError, match="unknown protocols"):
-        all_protocol_features(model, imgs, ("mean", "max"))
 
 
 def test_label_budgets_are_class_balanced_and_see_signal_only_where_there_is_some():
@@ -96,15 +79,6 @@ def test_mean_ci_is_a_t_interval():
         2.201 * np.std([i % 3 for i in range(12)], ddof=1) / np.sqrt(12), rel=1e-3
     )
     assert mean_ci([0.7])["ci95"] is None
-
-
-def test_features_of_a_batch_do_not_depend_on_its_neighbours(splits):
-    model = build_model(CFG, seed=1, device="cpu")
-    imgs = splits[1].images[:20]
-    alone = all_protocol_features(model, imgs[:1])
-    together = all_protocol_features(model, imgs)
-    for p in PROTOCOLS:
-        assert torch.allclose(torch.from_numpy(alone[p][0]), torch.from_numpy(together[p][0]), atol=1e-5), p
 
 
 def test_train_flags_take_a_named_dataset_and_refine_it():

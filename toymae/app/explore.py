@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from toymae.data import CIRCLE, SQUARE, ShapeBatch, ShapeWorldConfig, render
+from toymae.config import ShapeWorldConfig
+from toymae.data import CIRCLE, SQUARE, ShapeBatch, render
 from toymae.finite import require_finite
 from toymae.inference import Reconstruction, reconstruct
 from toymae.model import MaskedAutoencoder
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # refuse decompression bombs before resizing
+WORK_SIDES = 4  # a picture is greyed at no more than 4x the model's side: enough for the final box filter
 MIN_OBJECT_PIXELS = 4  # fewer lit pixels after binarising: the upload is refused as blank
 MIN_OBJECT_FRACTION = 0.005
 
@@ -48,18 +50,18 @@ def _to_grey(im: Image.Image) -> tuple[np.ndarray, list[str]]:
     """
     notes: list[str] = []
     if im.mode in ("F", "I", "I;16", "I;16B", "I;16L", "I;16N"):
-        values = np.asarray(im, dtype=np.float64)
+        values = np.asarray(im, dtype=np.float32)
         if not np.isfinite(values).all():
             raise PictureError("the picture holds NaN or infinite pixel values")
         lo, hi = float(values.min()), float(values.max())
         if hi > lo:
             notes.append(f"rescaled from its value range {lo:g}..{hi:g}")
             return (values - lo) / (hi - lo), notes
-        return np.zeros(values.shape), notes
+        return np.zeros(values.shape, np.float32), notes
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
-    rgba = np.asarray(im.convert("RGBA"), dtype=np.float64) / 255.0
+    rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
     rgb, alpha = rgba[..., :3], rgba[..., 3:]
-    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     if not has_alpha or bool((alpha == 1).all()):
         return luma, notes
     on_white = luma * alpha[..., 0] + (1 - alpha[..., 0])
@@ -69,6 +71,18 @@ def _to_grey(im: Image.Image) -> tuple[np.ndarray, list[str]]:
         return on_black, notes
     notes.append("transparent areas filled with white")
     return on_white, notes
+
+
+def _shrink(im: Image.Image, image_size: int) -> Image.Image:
+    """The decoded picture box-averaged in its own mode (uint8 for RGBA) to at most ``WORK_SIDES`` times
+    the model's side, before any per-pixel float work: a 4096x4096 RGBA then costs its 64 MB decode,
+    not a gigabyte of float arrays. The last resize to the model's size happens after greying."""
+    factor = max(im.width, im.height) // (WORK_SIDES * image_size)
+    if factor < 2:
+        return im
+    if im.mode not in ("L", "LA", "RGB", "RGBA", "I", "F", "PA"):  # palette, 1-bit, 16-bit: no box reduce
+        im = im.convert("I" if im.mode.startswith("I;16") else "RGBA")
+    return im.reduce(factor)
 
 
 def image_from_bytes(data: bytes, image_size: int, threshold: float = 0.5) -> LoadedImage:
@@ -83,8 +97,8 @@ def image_from_bytes(data: bytes, image_size: int, threshold: float = 0.5) -> Lo
             if im.width * im.height > MAX_UPLOAD_PIXELS:
                 raise PictureError(f"picture is {im.width}x{im.height}; at most 4096x4096 is accepted")
             im.load()
-            grey, notes = _to_grey(im)
             size_note = f"{im.width}x{im.height}"
+            grey, notes = _to_grey(_shrink(im, image_size))
     except PictureError:
         raise
     except Image.DecompressionBombError:
@@ -146,14 +160,14 @@ def uncertainty_map(
 
 
 def reconstruct_one(
-    model: MaskedAutoencoder, image: torch.Tensor, mask: np.ndarray | None, mask_ratio: float, seed: int
+    model: MaskedAutoencoder, image: torch.Tensor, hidden: np.ndarray | None, mask_ratio: float, seed: int
 ) -> Reconstruction:
-    """Reconstruct one image under a drawn mask (grid x grid, True = hidden) or a random one.
+    """Reconstruct one image under a drawn mask ``hidden`` (grid x grid, True = hidden) or a random one.
 
     Raises ``NonFiniteOutputError`` when the model's output is NaN or infinite.
     """
-    if mask is not None:
-        rec = reconstruct(model, image, mask=torch.from_numpy(mask.reshape(1, -1)))
+    if hidden is not None:
+        rec = reconstruct(model, image, mask=torch.from_numpy(hidden.reshape(1, -1)))
     else:
         rec = reconstruct(model, image, mask_ratio=mask_ratio, generator=torch.Generator().manual_seed(seed))
     require_finite(rec.reconstruction, "the model's reconstruction")

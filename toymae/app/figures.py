@@ -9,9 +9,22 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from toymae.eval.study import LABEL_BUDGETS
 from toymae.reproduce.blog import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
 
-SHAPE_COLOURS = {"circle": "#1f77b4", "square": "#d62728"}
+# Colours: each has one meaning on a page, and shape is never told by colour alone (Okabe-Ito, safe
+# for the common colour-vision deficiencies). Representations: circles and squares (also drawn as
+# circle and square markers), and its two models in other hues; Hallucinations: the three labels
+# (also in words and fill patterns); Reproduce: series, never the green/red of the verdict states.
+SHAPE_COLOURS = {"circle": "#0072B2", "square": "#D55E00"}
+SHAPE_SYMBOLS = {"circle": "circle", "square": "square"}
+MODEL_COLOURS = ["#009E73", "#6A3D9A", "#8C6D1F", "#000000"]
+SERIES = ["#0072B2", "#E69F00", "#56B4E9", "#CC79A7", "#000000"]
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x"]
+LABEL_COLOURS = {"faithful": "#0072B2", "hallucinated": "#D55E00", "uncertain": "#CC79A7"}
+LABEL_PATTERNS = {"faithful": "", "hallucinated": "x", "uncertain": "/"}
+HALLUCINATED = LABEL_COLOURS["hallucinated"]
+LABEL_TICKS = LABEL_BUDGETS  # the ticks a label-efficiency axis names; the last one is "all (n)"
 _GREY = [[0.0, "black"], [1.0, "white"]]
 _MARGIN = {"l": 4, "r": 4, "t": 28, "b": 4}
 
@@ -213,8 +226,10 @@ def pca_scatter(
     hover: Sequence[str] | None = None,
     title: str = "",
     height: int = 420,
+    axis_note: str = "",
 ) -> go.Figure:
-    """2-D PCA of features coloured by true shape; ``customdata`` = the point's index."""
+    """2-D PCA of features: circles drawn as circles, squares as squares (and coloured);
+    ``customdata`` = the point's index."""
     fig = go.Figure()
     shapes = np.asarray(shapes)
     for name, colour in SHAPE_COLOURS.items():
@@ -224,49 +239,61 @@ def pca_scatter(
                 x=points[idx, 0],
                 y=points[idx, 1],
                 mode="markers",
-                name=name,
+                name=f"{name}s",
                 customdata=idx,
-                marker={"color": colour, "size": 6, "opacity": 0.75},
+                marker={"color": colour, "size": 7, "opacity": 0.75, "symbol": SHAPE_SYMBOLS[name]},
                 text=[hover[i] for i in idx] if hover is not None else None,
-                hovertemplate="%{text}<extra>" + name + "</extra>" if hover is not None else None,
+                hovertemplate="%{text}<extra></extra>" if hover is not None else None,
             )
         )
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
-        xaxis_title="PC 1",
-        yaxis_title="PC 2",
+        xaxis_title=f"PC 1{axis_note}",
+        yaxis_title=f"PC 2{axis_note}",
         height=height,
-        margin={"l": 40, "r": 8, "t": 36, "b": 36},
+        margin={"l": 48, "r": 8, "t": 36, "b": 40},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         # Monospace, so a hover text made of block characters (images.text_thumbnail) is a picture.
         hoverlabel={"font": {"family": "DejaVu Sans Mono, Menlo, Consolas, monospace", "size": 11}},
+        clickmode="event+select",
     )
-    return fig
+    return _readable(fig)
 
 
 def sweep_chart(
     rows: Sequence[dict],
     x_key: str,
-    metrics: Sequence[tuple[str, str]],
+    metrics: Sequence[tuple],
     blog: dict | None = None,
     title: str = "",
     y_title: str = "accuracy",
     height: int = 360,
+    accuracy: bool | None = None,
+    colours: Sequence[str] = (),
 ) -> go.Figure:
-    """Mean ± std over seeds for each metric against ``x_key``, with the blog's numbers beside them."""
+    """Mean ± 95% CI over seeds for each metric (``(key, label)`` or ``(key, label, baseline)``)
+    against ``x_key``, the blog's numbers beside them. A baseline (by default: a label ending in
+    "random init") is drawn dashed, with open markers, in the colour of the metric before it.
+    ``accuracy`` (default: ``y_title`` says so) keeps the axis at or below 1; the x ticks are the
+    swept values themselves (integers for decoder depth). ``colours``: one per non-baseline metric, where
+    the page gives colours a meaning (default ``SERIES``)."""
     rows = sorted(rows, key=lambda r: r[x_key])
     xs = [r[x_key] for r in rows]
     fig = go.Figure()
-    for key, label in metrics:
+    colour_index, palette = -1, list(colours) or SERIES
+    for key, label, *flag in metrics:
+        twin = flag[0] if flag else label.endswith("random init")
+        colour_index += 0 if twin and colour_index >= 0 else 1
         ys = [r.get(key) for r in rows]
-        errs = [r.get(f"{key}_ci95") or 0.0 for r in rows]
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=ys,
                 name=label,
                 mode="lines+markers",
-                error_y={"type": "data", "array": errs, "visible": True},
+                line={"color": palette[colour_index % len(palette)], "dash": "dash" if twin else "solid"},
+                marker={"symbol": "circle-open" if twin else "circle", "size": 8},
+                error_y={**_error_bars(rows, key, ys), "thickness": 1.2, "width": 4},
             )
         )
     if blog:
@@ -277,18 +304,44 @@ def sweep_chart(
                 y=[blog[x] for x in bx],
                 name="blog (one run)",
                 mode="lines+markers",
-                line={"dash": "dash", "color": "grey"},
+                line={"dash": "dot", "color": "#000000"},
+                marker={"symbol": "x", "size": 8},
             )
         )
+    accuracy = "accuracy" in y_title if accuracy is None else accuracy
+    ticks = sorted(set(xs) | set(blog or {}))
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
-        xaxis_title=x_key.replace("_", " "),
-        yaxis_title=y_title,
+        xaxis={"title": x_key.replace("_", " "), "tickmode": "array", "tickvals": ticks},
+        yaxis={"title": y_title, **(_accuracy_axis(rows, metrics, blog) if accuracy else {})},
         height=height,
-        margin={"l": 40, "r": 8, "t": 36, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 48, "r": 8, "t": 36, "b": 40},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top"},
     )
-    return fig
+    return _readable(fig)
+
+
+def _error_bars(rows: Sequence[dict], key: str, ys: Sequence[float | None]) -> dict:
+    """Plotly error bars from ``{key}_ci`` ([lo, hi]: asymmetric) or ``{key}_ci95`` (a half-width)."""
+    if any(r.get(f"{key}_ci") for r in rows):
+        lo = [
+            (y - r[f"{key}_ci"][0]) if r.get(f"{key}_ci") and y is not None else 0.0
+            for r, y in zip(rows, ys, strict=True)
+        ]
+        hi = [
+            (r[f"{key}_ci"][1] - y) if r.get(f"{key}_ci") and y is not None else 0.0
+            for r, y in zip(rows, ys, strict=True)
+        ]
+        return {"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "visible": True}
+    return {"type": "data", "array": [r.get(f"{key}_ci95") or 0.0 for r in rows], "visible": True}
+
+
+def _accuracy_axis(rows: Sequence[dict], metrics: Sequence[tuple], blog: dict | None) -> dict:
+    """An accuracy axis from a little below the lowest value (or its error bar) to exactly 1."""
+    lows = [r[k] - (r.get(f"{k}_ci95") or 0.0) for r in rows for k, *_ in metrics if r.get(k) is not None]
+    lows += list((blog or {}).values())
+    lo = min([*lows, 0.9])
+    return {"range": [max(0.0, np.floor((lo - 0.02) * 20) / 20), 1.0]}
 
 
 def blog_sweep_charts(
@@ -313,8 +366,9 @@ def blog_sweep_charts(
 
 
 def rate_by_bin_chart(bins: Sequence[dict], title: str = "", height: int = 300) -> go.Figure:
-    """Hallucination rate per bin (e.g. visible fraction of the object) with Wilson intervals."""
-    labels = [f"{b['lo']:.1f}–{b['hi']:.1f}" for b in bins]
+    """Confidently hallucinated share per bin (e.g. visible fraction of the object) with Wilson
+    intervals; each bin's count of decidable images is in its tick label, clear of the error bars."""
+    labels = [f"{b['lo']:.1f}–{b['hi']:.1f}<br>n={b['n_decidable']}" for b in bins]
     rates = [b["rate"] for b in bins]
     lo = [(b["rate"] - b["ci95"][0]) if b["rate"] is not None else 0 for b in bins]
     hi = [(b["ci95"][1] - b["rate"]) if b["rate"] is not None else 0 for b in bins]
@@ -322,18 +376,51 @@ def rate_by_bin_chart(bins: Sequence[dict], title: str = "", height: int = 300) 
         go.Bar(
             x=labels,
             y=rates,
-            error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
-            text=[f"n={b['n_decidable']}" for b in bins],
-            textposition="outside",
+            marker={"color": HALLUCINATED, "pattern": {"shape": "x", "fgcolor": "#ffffff"}},
+            error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "color": "#262730"},
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
         )
     )
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
-        yaxis={"range": [0, 1.1], "title": "rate"},
+        xaxis={"title": "visible fraction of the object"},
+        yaxis={"range": [0, 1], "title": "hallucinated share"},
         height=height,
-        margin={"l": 40, "r": 8, "t": 36, "b": 40},
+        margin={"l": 48, "r": 8, "t": 36, "b": 48},
     )
-    return fig
+    return _readable(fig)
+
+
+def fraction_chart(rows: Sequence[tuple[str, dict[str, float | None]]], height: int = 280) -> go.Figure:
+    """Horizontal bars, one per row (e.g. true circles, their blind decoder, ...), each split into the
+    faithful, hallucinated and uncertain shares; each label has its colour and its fill pattern."""
+    names = [name for name, _ in rows]
+    fig = go.Figure()
+    for label, colour in LABEL_COLOURS.items():
+        values = [r.get(label) for _, r in rows]
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=values,
+                name=label,
+                orientation="h",
+                marker={"color": colour, "pattern": {"shape": LABEL_PATTERNS[label], "fgcolor": "#ffffff"}},
+                text=[f"{v:.2f}" if v is not None and v >= 0.08 else "" for v in values],
+                textposition="inside",
+                insidetextanchor="middle",
+                textfont={"color": "#ffffff"},
+                hovertemplate=f"%{{y}}: {label} %{{x:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        xaxis={"range": [0, 1], "title": "share of decidable images"},
+        yaxis={"autorange": "reversed"},
+        height=height,
+        margin={"l": 8, "r": 8, "t": 8, "b": 40},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+    )
+    return _readable(fig)
 
 
 def loss_curve(
@@ -362,15 +449,16 @@ def label_efficiency_chart(
     title: str = "",
     height: int = 340,
 ) -> go.Figure:
-    """Accuracy against labelled images (log x). Each curve: (name, labels, accuracy, 95% CI or None,
-    dashed); dashed curves are random-init baselines, drawn in their model's colour."""
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
+    """Accuracy against labelled images (log x, ticks at the label budgets and "all"). Each curve:
+    (name, labels, accuracy, 95% CI or None, dashed); dashed curves are random-init baselines, drawn in
+    their model's colour with open markers."""
     fig = go.Figure()
     solid = 0
+    ticks: set[int] = set()
     for name, xs, ys, cis, dashed in curves:
-        colour = palette[(solid - 1 if dashed else solid) % len(palette)]
+        colour = MODEL_COLOURS[(solid - 1 if dashed else solid) % len(MODEL_COLOURS)]
         solid += 0 if dashed else 1
-        errors = [c or 0.0 for c in cis]
+        ticks |= set(xs)
         fig.add_trace(
             go.Scatter(
                 x=list(xs),
@@ -378,18 +466,37 @@ def label_efficiency_chart(
                 name=name,
                 mode="lines+markers",
                 line={"color": colour, "dash": "dash" if dashed else "solid"},
-                error_y={"type": "data", "array": errors, "visible": any(c is not None for c in cis)},
+                marker={"symbol": "diamond-open" if dashed else "diamond", "size": 8},
+                error_y={
+                    "type": "data",
+                    "array": [c or 0.0 for c in cis],
+                    "visible": any(c is not None for c in cis),
+                    "thickness": 1.2,
+                    "width": 4,
+                },
             )
         )
+    vals = sorted(ticks)
+    text = [str(v) if v in LABEL_TICKS else f"all ({v:,})" for v in vals]
+    lows = [y - (c or 0.0) for _, _, ys, cis, _ in curves for y, c in zip(ys, cis, strict=True)]
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
-        xaxis={"title": "labelled images", "type": "log"},
-        yaxis={"title": "shape accuracy (held out)", "range": [0.45, 1.01]},
+        xaxis={
+            "title": "labelled images",
+            "type": "log",
+            "tickmode": "array",
+            "tickvals": vals,
+            "ticktext": text,
+        },
+        yaxis={
+            "title": "shape accuracy (held out)",
+            "range": [max(0.0, np.floor((min([*lows, 0.9]) - 0.02) * 20) / 20), 1.0],
+        },
         height=height,
         margin={"l": 50, "r": 8, "t": 36, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        legend={"orientation": "h", "y": -0.22, "yanchor": "top"},
     )
-    return fig
+    return _readable(fig)
 
 
 def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: int = 340) -> go.Figure:
@@ -399,7 +506,7 @@ def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: i
         rows=1, cols=2, subplot_titles=("held-out loss (hidden patches)", "hallucination rate")
     )
     cells = sorted({r["cell"] for r in rows})
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+    all_steps = sorted({r["steps"] for r in rows})
     for i, cell in enumerate(cells):
         for col, key in ((1, "held_out_loss"), (2, "halluc_rate_own")):
             steps = sorted({r["steps"] for r in rows if r["cell"] == cell})
@@ -413,23 +520,46 @@ def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: i
                     legendgroup=cell,
                     showlegend=col == 1,
                     mode="lines+markers",
-                    line={"color": palette[i % len(palette)]},
+                    line={"color": SERIES[i % len(SERIES)]},
+                    marker={"symbol": SYMBOLS[i % len(SYMBOLS)], "size": 7},
                     error_y={
                         "type": "data",
                         "symmetric": False,
                         "array": [max(v) - m for v, m in zip(vals, means, strict=True)],
                         "arrayminus": [m - min(v) for v, m in zip(vals, means, strict=True)],
+                        "thickness": 1.2,
+                        "width": 3,
                     },
                 ),
                 row=1,
                 col=col,
             )
     for col in (1, 2):
-        fig.update_xaxes(type="log", title_text="training steps (batch 64)", row=1, col=col)
+        fig.update_xaxes(
+            type="log",
+            title_text="training steps (batch 64)",
+            tickmode="array",
+            tickvals=all_steps,
+            ticktext=[f"{s:,}" for s in all_steps],
+            row=1,
+            col=col,
+        )
         if chosen is not None:
-            fig.add_vline(x=chosen, line_dash="dot", line_color="grey", row=1, col=col)
+            fig.add_vline(x=chosen, line_dash="dot", line_color="#595959", row=1, col=col)
     fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(
         height=height, margin={"l": 50, "r": 8, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.3}
     )
+    return _readable(fig)
+
+
+# Text and ticks in Streamlit's text colour: its default grey for chart text is under 4.5:1 on white.
+TEXT = "#262730"
+
+
+def _readable(fig: go.Figure) -> go.Figure:
+    fig.update_layout(font={"color": TEXT}, legend={"font": {"color": TEXT}})
+    fig.update_xaxes(tickfont={"color": TEXT}, title_font={"color": TEXT}, minor={"showgrid": False})
+    fig.update_yaxes(tickfont={"color": TEXT}, title_font={"color": TEXT})
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -9,12 +10,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from toymae.files import write_atomic
 from toymae.inference import Reconstruction
 
 if TYPE_CHECKING:
     from toymae.eval.hallucination import HallucinationReport
 
-PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
+MAX_PNG_PIXELS = 100_000_000  # a 100 MB greyscale canvas: 1,000 rows at scale 4, or 8 rows at scale 55
 MASK_GREY = 0.35  # hidden patches in the "masked" panel: grey, so they differ from black background
 ArrayOrTensor = TypeVar("ArrayOrTensor", torch.Tensor, np.ndarray)
 
@@ -73,12 +75,21 @@ def text_thumbnail(image: torch.Tensor | np.ndarray, max_cols: int = 32, line_br
     return line_break.join(lines)
 
 
+class PictureTooLargeError(ValueError):
+    """A picture over ``MAX_PNG_PIXELS``; the message gives its size and the limit."""
+
+
 def grid_image(rows: list[list[np.ndarray]], scale: int = 4, gap: int = 2) -> Image.Image:
-    """Tile equally sized uint8 images into a grid with white gaps, nearest-neighbour upscaled."""
+    """Tile equally sized uint8 images into a grid with white gaps, nearest-neighbour upscaled.
+    Raises PictureTooLargeError over ``MAX_PNG_PIXELS`` (a large ``scale`` would take gigabytes)."""
     h, w = rows[0][0].shape
     n_cols = max(len(r) for r in rows)
     H = len(rows) * (h * scale + gap) - gap
     W = n_cols * (w * scale + gap) - gap
+    if H * W > MAX_PNG_PIXELS:
+        raise PictureTooLargeError(
+            f"a {W}x{H} picture is too large; at most {MAX_PNG_PIXELS:,} pixels (use a smaller scale)"
+        )
     canvas = np.full((H, W), 255, dtype=np.uint8)
     for i, row in enumerate(rows):
         for j, tile in enumerate(row):
@@ -88,13 +99,18 @@ def grid_image(rows: list[list[np.ndarray]], scale: int = 4, gap: int = 2) -> Im
     return Image.fromarray(canvas, mode="L")
 
 
+def save_png(image: Image.Image, path: str | Path) -> Path:
+    """Encode in memory, then write atomically: a full disk or a missing permission is a ``WriteError``
+    naming the file, and no half-written PNG is left behind."""
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return write_atomic(path, buf.getvalue())
+
+
 def save_reconstruction_grid(rec: Reconstruction, path: str | Path, scale: int = 4) -> Path:
     """One row per image: original | masked | reconstruction | reconstruction + visible."""
     rows = [reconstruction_panels(rec, i) for i in range(rec.images.shape[0])]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid_image(rows, scale=scale).save(path)
-    return path
+    return save_png(grid_image(rows, scale=scale), path)
 
 
 def vote_map(report: HallucinationReport, index: int) -> np.ndarray:
@@ -136,10 +152,7 @@ def save_hallucination_gallery(
         )
     if not rows:
         raise ValueError("no decidable image to show")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid_image(rows, scale=scale).save(path)
-    return path
+    return save_png(grid_image(rows, scale=scale), path)
 
 
 def pca_panels_png(
@@ -166,7 +179,4 @@ def pca_panels_png(
         for (x, y), lab in zip(xy, labels, strict=True):
             cx, cy = x0 + x, y0 + size - y
             draw.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colours[int(lab)])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-    return path
+    return save_png(canvas, path)

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from toymae.app.explore import reconstruct_one, uncertainty_map
-from toymae.data import SHAPE_NAMES, ShapeBatch, counterfactual
+from toymae.config import SHAPE_NAMES
+from toymae.data import ShapeBatch, counterfactual
 from toymae.eval.hallucination import NO_TRUE_SHAPE, Verdict, image_verdict, score_reconstructions
 from toymae.inference import Reconstruction
 from toymae.model import MaskedAutoencoder
@@ -41,13 +42,13 @@ def reconstruct_view(
     model: MaskedAutoencoder,
     image: torch.Tensor,
     *,
-    mask: np.ndarray | None = None,
+    hidden: np.ndarray | None = None,
     mask_ratio: float = 0.6,
     seed: int = 0,
     shape: ShapeBatch | None = None,
     uncertainty_masks: int = UNCERTAINTY_MASKS,
 ) -> ReconstructView:
-    """Reconstruct ``image`` (1, 1, H, W) under a drawn ``mask`` (grid x grid, True = hidden) or a
+    """Reconstruct ``image`` (1, 1, H, W) under a drawn mask ``hidden`` (grid x grid, True = hidden) or a
     random one at ``mask_ratio`` from ``seed``; score it for hallucination when ``shape`` (the
     ShapeWorld factors that drew the image) is given; map its errors and its uncertainty.
 
@@ -55,25 +56,25 @@ def reconstruct_view(
     if shape is not None and not torch.equal(shape.images, image):
         raise ValueError("shape must hold the factors of image itself (its images equal image)")
     grid = model.config.grid_size
-    rec = reconstruct_one(model, image, mask, mask_ratio, seed)
-    hidden = rec.mask[0].reshape(grid, grid).numpy() > 0.5
+    rec = reconstruct_one(model, image, hidden, mask_ratio, seed)
+    used = rec.mask[0].reshape(grid, grid).numpy() > 0.5
     verdict = NO_TRUE_SHAPE
     if shape is not None:
         scores = score_reconstructions(
             shape.images, counterfactual(shape), rec.reconstruction, rec.pixel_mask, model.config.patch_size
         )
         verdict = image_verdict(scores, SHAPE_NAMES[int(shape.shape[0])])
-    ratio = float(hidden.mean()) if mask is not None else mask_ratio
+    used_ratio = float(used.mean()) if hidden is not None else mask_ratio
     spread = None
     if uncertainty_masks > 0:
-        spread_ratio = min(ratio, MAX_UNCERTAINTY_RATIO)
+        spread_ratio = min(used_ratio, MAX_UNCERTAINTY_RATIO)
         spread = uncertainty_map(model, image, spread_ratio, k=uncertainty_masks, seed=seed)
     return ReconstructView(
         rec=rec,
-        hidden=hidden,
+        hidden=used,
         verdict=verdict,
         patch_error=rec.patch_error[0].reshape(grid, grid).numpy(),
         uncertainty=spread,
         uncertainty_masks=uncertainty_masks,
-        mask_ratio=ratio,
+        mask_ratio=used_ratio,
     )

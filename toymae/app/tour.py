@@ -2,13 +2,23 @@
 
 Each link is a page path and the query parameters its widgets bind (see each page's
 ``bind="query-params"`` keys and the sidebar's ``model``), so opening it in a fresh tab restores the
-whole state.
+whole state. ``reconstruct_link`` makes the same kind of link to one image under one mask, for the
+Hallucinations gallery and the Representations scatter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
+
+import numpy as np
+
+from toymae import masks
+from toymae.config import SHAPE_NAMES, ShapeWorldConfig
+
+if TYPE_CHECKING:
+    from toymae.data import ShapeBatch
 
 
 @dataclass(frozen=True)
@@ -73,3 +83,43 @@ TRY_THIS: tuple[TryThis, ...] = (
         promise="0.80",  # the ratio slider's value
     ),
 )
+
+
+SLIDER_STEP = 0.01  # Reconstruct's centre sliders (x, y)
+_NUDGES = sorted(
+    ((dx, dy) for dx in range(-3, 4) for dy in range(-3, 4)), key=lambda d: abs(d[0]) + abs(d[1])
+)
+
+
+def reconstruct_link(
+    model: str,
+    one: ShapeBatch,
+    data: ShapeWorldConfig,
+    hidden: np.ndarray | None = None,
+    ratio: float | None = None,
+) -> TryThis:
+    """The Reconstruct page showing image ``one`` (a one-image batch with its factors) with ``model``,
+    under the drawn mask ``hidden`` (grid x grid, True = hidden) or else a random mask at ``ratio``.
+
+    Reconstruct draws a ShapeWorld picture from its shape and centre sliders (steps of 0.01) at the
+    dataset's middle size, upright. When some slider position draws exactly this image, the link
+    names the shape and centre, and the page judges the fill-in against the true shape; otherwise
+    (another size, a rotated square) it carries the picture's pixels (``img=``), which Reconstruct
+    shows exactly, as a drawing, without a true shape to judge it by.
+    """
+    from toymae.app.explore import make_shape  # torch-heavy; only the gallery and PCA links need it
+
+    image = one.images[0, 0].numpy() > 0.5
+    params = {"model": model}
+    if hidden is not None:
+        params.update(mask_mode="Draw", mask=masks.to_text(hidden))
+    elif ratio is not None:
+        params["ratio"] = f"{ratio:g}"
+    shape = SHAPE_NAMES[int(one.shape[0])]
+    cx, cy = round(float(one.cx[0]), 2), round(float(one.cy[0]), 2)
+    for dx, dy in _NUDGES:
+        x, y = round(cx + dx * SLIDER_STEP, 2), round(cy + dy * SLIDER_STEP, 2)
+        drawn = make_shape(shape, x, y, data).images[0, 0].numpy() > 0.5
+        if 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and np.array_equal(drawn, image):
+            return TryThis(f"this {shape}", "", {**params, "shape": shape, "x": f"{x:g}", "y": f"{y:g}"})
+    return TryThis("this picture", "", {**params, "img": masks.to_text(image)})

@@ -1,8 +1,9 @@
 """Reproduce the blog's two sweeps with several pretraining seeds, resumably, on one machine or Dask.
 
-One import for the whole reproduction, as the CLI, the pages and the benchmarks use it. The work is in
-``blog`` (the blog's numbers and cells), ``sweep`` (jobs, executors, the resumable sweep), ``report``
-(aggregates, findings, tables) and ``ship`` (copying the models that ship).
+One import for the whole reproduction, as the pages and the benchmarks use it. The work is in
+``blog`` (the blog's numbers and cells), ``sweep`` (jobs, executors, the resumable sweep), ``claims``
+(the one judge of the blog's claims), ``report`` (aggregates, tables), ``ship`` (copying the models
+that ship) and ``run`` (all of it in one call, as ``python -m toymae reproduce`` starts it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from toymae.reproduce.sweep import (
     EvalSpec,
     Job,
     LocalExecutor,
-    add_study,
     base_config,
     checkpoint_path,
     execute_job,
@@ -44,7 +44,6 @@ __all__ = [
     "EvalSpec",
     "Job",
     "LocalExecutor",
-    "add_study",
     "aggregate",
     "base_config",
     "blog_cells",

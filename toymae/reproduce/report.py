@@ -194,9 +194,24 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
     }
 
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def portable_command(argv: list[str], root: Path = REPOSITORY) -> str:
+    """The command as typed, with absolute paths made relative to the repository: shipped files must
+    not carry the layout of the machine that ran the sweep."""
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if os.path.isabs(value):
+            value = os.path.relpath(value, root)
+        out.append(flag + eq + value)
+    return "python -m toymae " + " ".join(out)
+
+
 def run_meta(argv: list[str], wall_seconds: float, executor_name: str) -> dict:
     return {
-        "command": "python -m toymae " + " ".join(argv),
+        "command": portable_command(argv),
         "toymae_version": __version__,
         "torch_version": torch.__version__,
         "machine": platform.machine(),

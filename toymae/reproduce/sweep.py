@@ -40,8 +40,9 @@ class EvalSpec:
     data_seed: int = 0
     halluc_n: int = 1000
     common_ratio: float = 0.6  # every model's hallucination rate is also measured here
-    # The representation study probes 3 protocols x 2 models: on the first 2,000 test images, to
-    # keep it to seconds a job. Not part of the job key (older jobs gain the study without retraining).
+    # The representation study probes every protocol x 2 models: on the first 2,000 test images, to
+    # keep it to seconds a job. Not part of the job key: `rejudge` re-studies a finished model
+    # without retraining it.
     study_test: int = 2000
     label_draws: int = 10  # random draws of the labelled images for each small label budget
 
@@ -249,19 +250,6 @@ def load_done(out_dir: Path, jobs: list[Job]) -> dict[str, dict]:
     return done
 
 
-def add_study(out_dir: Path, job: Job, result: dict) -> dict:
-    """Run the representation study on a finished job's saved model (jobs from before the study
-    existed); the result file is rewritten with it. Costs seconds, not a retraining."""
-    spec = job.eval
-    model = load_checkpoint(checkpoint_path(out_dir, job), device="cpu").model
-    train = eval_set(spec.probe_train, job.config.data, spec.data_seed, "probe-train")
-    test = eval_set(spec.probe_test, job.config.data, spec.data_seed, "probe-test")
-    study = representation_study(model, train, test[: spec.study_test], job.seed, draws=spec.label_draws)
-    result = {**result, "cell": asdict(job.cell), "study": study}
-    write_atomic(result_path(out_dir, job), json.dumps(result, indent=1).encode())
-    return result
-
-
 def run_sweep(
     jobs: list[Job],
     out_dir: str | Path,
@@ -271,9 +259,6 @@ def run_sweep(
     """Run the jobs not yet finished in ``out_dir``; every finished job is written at once."""
     out_dir = Path(out_dir)
     done = load_done(out_dir, jobs)
-    for job in jobs:
-        if job.key in done and "study" not in done[job.key]:
-            done[job.key] = add_study(out_dir, job, done[job.key])
     todo = [j for j in jobs if j.key not in done]
     executor = executor or LocalExecutor()
     for job, result, blob in executor.run(todo):
