@@ -248,6 +248,15 @@ def single_seed_patterns(results: dict) -> dict:
     return out
 
 
+def _ci(d: dict) -> str:
+    return f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]" if d["ci95"] else "(no interval)"
+
+
+def _mean(per_seed: dict) -> str:
+    """Trained values by seed, as recorded: {seed: (trained, random init)}."""
+    return "/".join(f"{v[0]:.3f}" for _, v in sorted(per_seed.items()))
+
+
 def markdown(judged: list[dict]) -> str:
     lines = [
         "# Why the blog saw what it saw: hypotheses, each under a rule written before its run",
@@ -263,9 +272,9 @@ def markdown(judged: list[dict]) -> str:
     for h in judged:
         if "by_dataset" in h and h["hypothesis"] == "pca-standardised":
             nums = "; ".join(
-                f"{d}: {MARK[x['state']]}, depth1 - depth4 {x['diff']['mean']:+.3f} "
-                f"[{x['diff']['ci95'][0]:+.3f}, {x['diff']['ci95'][1]:+.3f}], depth 1 random init "
-                f"{x['random_init_depth1_mean']:.3f}"
+                f"{d}: {MARK[x['state']]}, depth1 - depth4 {x['diff']['mean']:+.3f} {_ci(x['diff'])} "
+                f"over {x['diff']['n']} seed(s), depth 1 {_mean(x['depth 1'])} (random init "
+                f"{x['random_init_depth1_mean']:.3f}), depth 4 {_mean(x['depth 4'])}"
                 for d, x in h["by_dataset"].items()
             )
             lines.append(
