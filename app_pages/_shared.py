@@ -213,9 +213,11 @@ def drop_unreadable_numbers_from_url() -> None:
     """Remove URL values that read as infinite numbers (``1e400``, ``inf``) before any widget reads them.
 
     Streamlit seeds a number box bound to the URL by ``int(float(value))``, and ``int(inf)`` raises an
-    OverflowError that its URL parser does not catch: the page would show a traceback. A finite
-    value out of a widget's range is reset to the default by Streamlit itself.
+    OverflowError that its URL parser does not catch: the page would show a traceback. Widgets are
+    seeded from the URL the run started with, so after removing such values the run starts again
+    from the cleaned URL. A finite value out of a widget's range Streamlit resets to the default.
     """
+    dropped = False
     for key in list(st.query_params):
         try:
             finite = math.isfinite(float(st.query_params[key]))
@@ -224,6 +226,9 @@ def drop_unreadable_numbers_from_url() -> None:
         if not finite:  # (a key bound to a widget earlier in this session cannot be deleted: kept)
             with contextlib.suppress(st.errors.StreamlitAPIException):
                 del st.query_params[key]
+                dropped = True
+    if dropped:
+        st.rerun()
 
 
 def sidebar_model_picker() -> None:

@@ -79,9 +79,9 @@ st.caption(f"{len(order):,} images, {hv.PER_PAGE} a page: {hv.STRIP_TITLES}. {hv
 shown = order[(page - 1) * hv.PER_PAGE : page * hv.PER_PAGE]
 if not len(shown):
     st.info("No decidable image with these settings.")
-for start in range(0, len(shown), 2):
-    pair = hv.examples(model, choice.name, data, table, shown[start : start + 2])
-    for col, ex in zip(st.columns(2), pair, strict=False):
+examples = hv.examples(model, choice.name, data, table, shown)  # one forward pass for the page
+for start in range(0, len(examples), 2):
+    for col, ex in zip(st.columns(2), examples[start : start + 2], strict=False):
         score = "no clear vote" if ex.score is None else f"score {ex.score:.2f}"
         col.image(
             ex.strip, caption=f"#{ex.index} · true {ex.shape} · {ex.label.upper()} ({score}) · {ex.counts}"

@@ -19,7 +19,8 @@ st.title("Representations")
 st.caption(rv.INTRO)
 require_model()
 models = all_models()
-c1, c2, c3, c4, c5 = st.columns([3, 4, 5, 2, 3])
+c1, c2, c3 = st.columns([2, 4, 4])
+c4, c5, _ = st.columns([2, 4, 4])
 data = c1.segmented_control(
     "Dataset", list(DATASETS), default="default", required=True, key="rep_data", bind="query-params"
 )
@@ -67,11 +68,12 @@ for side, col in zip(("a", "b"), st.columns(2, gap="large"), strict=True):
         name = state.choose(
             f"rep_{side}", names, defaults[side == "b"], "Model", format_func=lambda n: models[n].label
         )
+        if models[name].problem:  # unloadable, or non-finite outputs: refused as on every page
+            st.error(f"This model cannot be used: {models[name].problem}.")
+            continue
         shown_seed = seed if (name, seed) in shipped_seeds else 0  # a model has its own seed only
         view = cached.representation(models[name], protocol, shown_seed)
-        k1, k2, k3 = st.columns(3)
-        for box, key in ((k1, labels), (k2, "pca2"), (k3, "pca2_std")):
-            box.metric(**rv.metric(view, key))
+        st.markdown(rv.probe_lines(view, labels))
         st.caption(rv.seed_line(view, labels, shown_seed, seed) + f" Scores: {view.source}.")
         shapes = [SHAPE_NAMES[int(s)] for s in view.test.shape]
         title = f"{models[name].label} · {protocol} features, {variant}"
@@ -88,7 +90,10 @@ for side, col in zip(("a", "b"), st.columns(2, gap="large"), strict=True):
         for which, dashed in (("trained", False), ("random_init", True)):
             xs, ys, cis = view.label_curve(which)
             curves.append((models[name].label + (" (random init)" if dashed else ""), xs, ys, cis, dashed))
-st.caption("Hover over a point for a picture of its image; click it to open that image in **Reconstruct**.")
+st.caption(
+    f"{rv.TABLE_NOTE} Hover over a point for a picture of its image; click it to open that image in "
+    "**Reconstruct**."
+)
 
 st.markdown("#### Label efficiency")
 st.plotly_chart(

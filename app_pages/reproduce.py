@@ -52,7 +52,7 @@ if not verdicts:
 else:
     for line in rv.hallucination_lines([v for v in verdicts if v["dataset"] == data]):
         st.markdown(f"- {line}")
-    st.dataframe(rv.verdict_matrix(verdicts), hide_index=True)
+    st.dataframe(rv.verdict_matrix(verdicts), hide_index=True, column_config=rv.MATRIX_COLUMNS)
     st.caption(rv.STATE_LEGEND)
 
 hypotheses = rv.load_hypotheses()

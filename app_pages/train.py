@@ -41,8 +41,9 @@ if "t_steps" not in st.session_state:
     fill_form(tf.PRESETS[0])
 with st.container(border=True):
     preset = st.radio("Preset", tf.PRESETS, key="t_preset", horizontal=True, on_change=fill_form)
-    st.caption(tf.PRESET_HELP[preset] + " · change any setting below")
-    values = {k: field(col, k) for col, k in zip(st.columns(5) + st.columns(5), tf.LABELS, strict=True)}
+    st.caption(tf.PRESET_HELP[preset])
+    with st.expander("Settings (change any: the run is then custom)"):
+        values = {k: field(col, k) for col, k in zip(st.columns(5) + st.columns(5), tf.LABELS, strict=True)}
     config, problem = tf.checked_config(preset, values)
     problem = problem or slot.refusal(owner)
     start, why = st.columns([1, 5], vertical_alignment="center")
@@ -68,26 +69,22 @@ st.session_state["t_busy"] = slot.active() is not None
 def live_view(run_id: str | None) -> None:
     run = slot.get(run_id)
     settled_now = run is not None and run.finished and not run.alive and st.session_state.settled != run_id
+    if settled_now:  # redraw the page once: Start back on, polling off, a finished model in the picker
+        st.session_state.settled = run_id
     if settled_now or (st.session_state.t_busy and slot.active() is None):
-        # Redraw the page once: Start back on, polling off, a finished model in the sidebar's picker.
-        st.session_state.settled = run_id if settled_now else st.session_state.settled
         st.rerun(scope="app")
     if run is None:
         other = slot.active()
         return st.caption(tf.others_run(other.progress, other.config) if other else tf.START_HINT)
     p = run.progress
     st.progress(p.step / max(1, p.total), text=tf.status_line(p, run.config.batch_size))
-    b = st.columns([1, 1, 4])
-    if p.state in ("starting", "running") and b[0].button("Pause", key="pause"):
-        run.pause()
-        st.rerun(scope="fragment")
-    if p.state == "paused" and b[0].button("Resume", key="resume"):
-        run.resume()
-        st.rerun(scope="fragment")
-    if p.state in ("starting", "running", "paused") and b[1].button("Stop", key="stop"):
-        run.stop("stopped with the Stop button")
-        run.wait_finished(timeout=3.0)  # within one step
-        st.rerun(scope="app")
+    b = st.columns([1, 1, 4])  # callbacks act before the fragment redraws: one run shows their effect
+    if p.state in ("starting", "running"):
+        b[0].button("Pause", key="pause", on_click=run.pause)
+    if p.state == "paused":
+        b[0].button("Resume", key="resume", on_click=run.resume)
+    if p.state in ("starting", "running", "paused"):
+        b[1].button("Stop", key="stop", on_click=run.stop, args=("with the Stop button", 3.0))
     kept = run.result is not None and not run.kept and p.state == "stopped"
     if kept and b[0].button("Keep this model", key="keep", help="add it to every session's model picker"):
         slot.keep(run)

@@ -41,6 +41,7 @@ def page_run(browser, url: str, steps: int, timeout_s: float) -> tuple[float, fl
     pg.set_default_timeout(timeout_s * 1000)
     try:
         pg.goto(f"{url}/train")
+        pg.get_by_text("Settings (change any").click()  # open the form's settings
         field = pg.get_by_label("Steps")
         field.fill(str(steps))
         field.press("Enter")  # commits the value: the page reruns

@@ -9,7 +9,7 @@ SameSite=None (STREAMLIT_SERVER_XSRF_COOKIE_SAME_SITE=none: protection kept, the
 third-party frame by browsers that allow third-party cookies).
 
 Against the default image: every page opens without an exception, a checkpoint is uploaded in the
-sidebar and a picture on Reconstruct, and a 50-step model is trained on the Train page, downloaded and
+sidebar and a picture on Reconstruct, and a 10-step model is trained on the Train page, downloaded and
 loaded back. Then each image is embedded in an iframe of a page on another site (http://127.0.0.1:PORT
 embeds http://localhost:PORT, a different host, so the browser treats the app as a third party, as in
 a Space) and both uploads are made there: the default image refuses them with HTTP 403 (which is why
@@ -40,13 +40,17 @@ sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync", "--disable-quic"]
 PAGES = ["", "hallucinations", "representations", "train", "reproduce"]
-TRAIN_STEPS = 50
+TRAIN_STEPS = 10
 
 
 def check(ok: bool, what: str) -> None:
     print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
     if not ok:
         sys.exit(1)
+
+
+def ok_status(code: int) -> bool:
+    return 200 <= code < 300  # Streamlit answers an upload with 204 No Content
 
 
 def memory_mb(container: str) -> tuple[float, float]:
@@ -202,7 +206,9 @@ def main() -> None:
         check(picture_accepted(page), "picture upload (Reconstruct): accepted")
         wait_idle(page)
         check(no_exception(page), "no exception after the uploads")
-        check(watch.wait(2) and all(s == 200 for s in watch.statuses), f"upload requests {watch.statuses}")
+        check(
+            len(watch.wait(2)) == 2 and all(map(ok_status, watch.statuses)), f"upload HTTP {watch.statuses}"
+        )
 
         # ---- a short training run, downloaded and loaded back
         page.goto(f"{args.app}/train")
@@ -217,7 +223,7 @@ def main() -> None:
         t0 = time.perf_counter()
         page.locator(".st-key-start button").click()
         peak_during = 0.0
-        deadline = time.time() + 600
+        deadline = time.time() + 1800
         progress = page.locator('[data-testid="stProgress"]')
         while time.time() < deadline:
             peak_during = max(peak_during, memory_mb(args.app_container)[0])
@@ -268,11 +274,16 @@ def main() -> None:
             statuses = watch.wait(2)
             pic = picture_accepted(frame, 30 if expect_ok else 5)
             page.screenshot(path=str(artifacts / f"iframe-{key}.png"))
-            if expect_ok:
-                check(ok and pic and statuses == [200, 200], f"{name} in a cross-site iframe: {statuses}")
+            took = ok and pic and len(statuses) == 2 and all(map(ok_status, statuses))
+            # SameSite=None depends on the browser's third-party cookie policy: observed, not required.
+            if key == "samesite":
+                verdict = "taken" if took else "refused"
+                print(f"info {name} in a cross-site iframe: uploads {verdict}, HTTP {statuses}")
+            elif expect_ok:
+                check(took, f"{name} in a cross-site iframe: both uploads taken, HTTP {statuses}")
             else:
                 refused = not ok and not pic and statuses == [403, 403]
-                check(refused, f"{name} in a cross-site iframe: uploads refused {statuses} (as expected)")
+                check(refused, f"{name} in a cross-site iframe: both uploads refused, HTTP {statuses}")
             page.context.close()
             print(f"     {name} server memory: {memory_mb(container)[0]:.0f} MB")
         browser.close()

@@ -265,10 +265,17 @@ def test_the_command_line_reports_a_full_disk_in_one_line(command, tmp_path, mon
 
 
 def test_reconstruct_scale_is_bounded(tmp_path, capsys):
-    cfg = tiny_config()
-    path = save_checkpoint(tmp_path / "m.safetensors", build_model(cfg.model, device="cpu"), cfg)
-    assert main(["reconstruct", str(path), "--scale", "256", "--out", str(tmp_path / "r.png")]) == 2
-    assert "scale" in capsys.readouterr().err and not (tmp_path / "r.png").exists()
+    import numpy as np
+
+    from toymae.app.images import PictureTooLargeError, grid_image
+
+    with pytest.raises(SystemExit) as info:  # argparse refuses it, before any model is loaded
+        main(["reconstruct", str(tmp_path / "m.safetensors"), "--scale", "256"])
+    assert info.value.code == 2
+    assert "argument --scale: must be at most 32, got 256" in capsys.readouterr().err
+    big = [[np.zeros((256, 256), np.uint8)] * 4] * 8  # 256 px images at scale 32: 2 G pixels
+    with pytest.raises(PictureTooLargeError, match="too large; at most 100,000,000 pixels"):
+        grid_image(big, scale=32)
 
 
 # --------------------------------------------------------------------------- shipped files

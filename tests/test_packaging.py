@@ -184,8 +184,12 @@ def test_toymae_dashboard_serves_the_bundled_app(venv, tmp_path):
                 time.sleep(0.5)
         assert health == b"ok", server.stdout.read() if server.poll() is not None else "no answer in 90 s"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.terminate()  # `toymae dashboard` became the server (exec): this stops Streamlit itself
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     app = next((venv / "lib").glob("python3*/site-packages/toymae/_bundle/app.py"))
     code = (
         "from streamlit.testing.v1 import AppTest\n"

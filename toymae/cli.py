@@ -576,7 +576,7 @@ def add_dashboard(sub) -> None:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Start the Streamlit dashboard (needs the app extra: pip install 'toymae[app]')."""
     import importlib.util
-    import subprocess
+    import os
 
     from toymae.shipped import shipped_path
 
@@ -587,10 +587,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise UsageError("the dashboard needs Streamlit and Plotly: pip install 'toymae[app]'")
     extra = [a for a in args.streamlit_args if a != "--"]
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), *extra]
-    try:
-        return subprocess.call(cmd)  # Streamlit reads the .streamlit/config.toml beside app.py
-    except KeyboardInterrupt:
-        return 130
+    # This process becomes the server (Streamlit reads the .streamlit/config.toml beside app.py), so a
+    # signal that stops `toymae dashboard` stops the server rather than orphaning it.
+    os.execv(sys.executable, cmd)
 
 
 COMMANDS = (

@@ -362,25 +362,18 @@ def _view(trained, random_init, delta_ci):
     return rv.RepresentationView("mean", None, empty, empty, t, r, d, 2000, "test")
 
 
-def test_a_gain_is_green_with_an_arrow_only_when_it_is_real_and_not_at_the_ceiling():
+def test_a_difference_gets_an_arrow_only_when_it_is_real_and_not_at_the_ceiling():
     from toymae.app import representation_view as rv
 
-    at_ceiling = rv.metric(_view(0.998, 0.995, 0.001), "all")
-    assert at_ceiling["delta_color"] == "off" and at_ceiling["delta_arrow"] == "off"
-    assert "ceiling" in at_ceiling["delta"]
-    noise = rv.metric(_view(0.80, 0.79, 0.005), "16")  # +0.01 < MIN_GAIN
-    assert noise["delta_color"] == "off" and noise["delta_arrow"] == "off"
-    wide = rv.metric(_view(0.85, 0.79, 0.08), "16")  # its interval includes 0
-    assert wide["delta_color"] == "off"
-    real = rv.metric(_view(0.90, 0.79, 0.03), "pca2_std")
-    assert (
-        real["delta_color"] == "normal"
-        and real["delta_arrow"] == "auto"
-        and real["delta"].startswith("+0.110")
-    )
-    assert real["label"] == "PCA-2 probe, standardised" and real["value"] == "0.900 ± 0.010"
-    one_model = rv.metric(_view(0.90, 0.79, None), "all")  # measured now: no interval, no verdict
-    assert one_model["delta_color"] == "off"
+    assert rv.difference(_view(0.998, 0.995, 0.001), "all") == "+0.003, both at the ceiling"
+    assert rv.difference(_view(0.80, 0.79, 0.005), "16") == "+0.010"  # under MIN_GAIN
+    assert rv.difference(_view(0.85, 0.79, 0.08), "16") == "+0.060"  # its interval includes 0
+    assert rv.difference(_view(0.90, 0.79, 0.03), "pca2_std") == "**+0.110 ↑**"
+    assert rv.difference(_view(0.60, 0.79, 0.03), "pca2") == "**-0.190 ↓**"
+    assert rv.difference(_view(0.90, 0.79, None), "all") == "+0.110"  # one model: no interval, no verdict
+    lines = rv.probe_lines(_view(0.90, 0.79, 0.03), "16").splitlines()
+    assert lines[0] == "- shape, 16 labels: **0.900** ± 0.010 · random init 0.790 · **+0.110 ↑**"
+    assert [line.split(":")[0] for line in lines[1:]] == ["- PCA-2, raw", "- PCA-2, standardised"]
 
 
 def test_a_shipped_view_with_recorded_scores_and_points_runs_no_model():
@@ -405,7 +398,7 @@ def test_a_shipped_view_with_recorded_scores_and_points_runs_no_model():
     )
     assert view.scatter("standardised") is points[1] and "3 seeds" in view.source
     assert view.label_curve()[0] == [16, 64, 256, 1234]
-    assert "seed 2. Its own scores: 16 labels 0.600 (random init 0.600)" in rv.seed_line(view, "16", 2)
+    assert "seed 2. Its own scores: shape, 16 labels 0.600 (random init 0.600)" in rv.seed_line(view, "16", 2)
     assert rv.seed_line(view, "16", 0, asked=1).startswith("Seed 1 of this model is not shipped")
 
 

@@ -60,6 +60,9 @@ def settle(pg) -> None:
     assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
         '[data-testid="stException"]'
     ).first.inner_text()
+    if pg.locator("h1", has_text="Reconstruct").count():  # its panels and verdict are drawn in the page
+        pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
+        pg.wait_for_timeout(500)
 
 
 # What is on screen: the page, every selector's value, every metric, the sidebar's model and, on
@@ -135,7 +138,7 @@ def test_a_hallucination_example_opens_in_reconstruct_under_its_mask(browser, se
         pg.goto(f"{server}/hallucinations?model=ratio0.6-dec2&h_label=hallucinated")
         settle(pg)
         pg.get_by_role("button", name="Open in Reconstruct").first.click()
-        pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
+        pg.wait_for_selector("h1:has-text('Reconstruct')")
         settle(pg)
         address, seen = pg.url, state_of(pg)
         pg.screenshot(path=str(ARTIFACTS / "link-hallucination-example.png"))
@@ -169,7 +172,7 @@ def test_a_pca_point_opens_its_image_in_reconstruct(browser, server):
             }}"""
         )
         pg.mouse.click(*xy)
-        pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
+        pg.wait_for_selector("h1:has-text('Reconstruct')")
         settle(pg)
         address, seen = pg.url, state_of(pg)
     finally:

@@ -102,11 +102,11 @@ def test_pause_holds_within_a_step_and_a_stop_while_paused_ends_the_run_at_once(
     run.pause()
     _wait(run, {"paused"})
     time.sleep(0.3)
-    run.stop("stopped in a test")
+    run.stop("in a test")
     assert run.wait_finished(timeout=30), run.progress.state
     p = run.progress
-    assert p.state == "stopped" and p.stop_reason == "stopped in a test" and p.paused_since is None
-    assert tf.status_line(p, 64).startswith(f"stopped at step {p.step:,} of 3,000 (stopped in a test)")
+    assert p.state == "stopped" and p.stop_reason == "in a test" and p.paused_since is None
+    assert tf.status_line(p, 64).startswith(f"stopped at step {p.step:,} of 3,000 (in a test)")
 
 
 def test_a_stopped_run_keeps_its_model_to_itself_until_someone_keeps_it():
@@ -138,7 +138,7 @@ def test_a_paused_run_times_out_and_frees_the_slot(monkeypatch):
     run.pause()
     assert "stops by itself in" in tf.status_line(run.progress, 64)
     assert _wait(run, {"stopped", "done", "failed"}, timeout=30) == "stopped"
-    assert run.progress.stop_reason.startswith("paused for")
+    assert run.progress.stop_reason == "after 0 min paused, to free the server"
     assert slot.refusal("next-visitor") is None
     run.join(30)
     assert slot.claim(tiny_config(steps=2, eval_every=0), owner="next-visitor") is not None
@@ -155,7 +155,7 @@ def test_anyone_may_end_a_run_paused_past_the_grace_period_but_not_a_running_one
     assert slot.abandoned() is run and not slot.end_abandoned("another-id")
     assert slot.end_abandoned(run.run_id)
     assert _wait(run, {"stopped", "done", "failed"}) == "stopped"
-    assert run.progress.stop_reason.startswith("ended by another visitor")
+    assert run.progress.stop_reason.startswith("by another visitor, after ")
     run.join(30)
 
 

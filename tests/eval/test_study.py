@@ -52,7 +52,10 @@ def test_random_init_is_the_model_before_training(splits):
         "n256",
         "n256_std",
         "n_all",
+        "n_all_cv",
+        "cv_c",
         "pca2",
+        "pca2_std",
     }
 
 

@@ -252,7 +252,7 @@ def pca_scatter(
         yaxis_title=f"PC 2{axis_note}",
         height=height,
         margin={"l": 48, "r": 8, "t": 36, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend={"orientation": "h", "y": -0.16, "x": 0, "yanchor": "top"},  # clear of a long title
         # Monospace, so a hover text made of block characters (images.text_thumbnail) is a picture.
         hoverlabel={"font": {"family": "DejaVu Sans Mono, Menlo, Consolas, monospace", "size": 11}},
         clickmode="event+select",
@@ -376,7 +376,10 @@ def rate_by_bin_chart(bins: Sequence[dict], title: str = "", height: int = 300) 
         go.Bar(
             x=labels,
             y=rates,
-            marker={"color": HALLUCINATED, "pattern": {"shape": "x", "fgcolor": "#ffffff"}},
+            marker={
+                "color": HALLUCINATED,
+                "pattern": {"shape": "x", "fgcolor": "#ffffff", "fillmode": "overlay", "solidity": 0.25},
+            },
             error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo, "color": "#262730"},
             hovertemplate="%{x}: %{y:.3f}<extra></extra>",
         )
@@ -404,7 +407,15 @@ def fraction_chart(rows: Sequence[tuple[str, dict[str, float | None]]], height: 
                 x=values,
                 name=label,
                 orientation="h",
-                marker={"color": colour, "pattern": {"shape": LABEL_PATTERNS[label], "fgcolor": "#ffffff"}},
+                marker={
+                    "color": colour,
+                    "pattern": {
+                        "shape": LABEL_PATTERNS[label],
+                        "fgcolor": "#ffffff",
+                        "fillmode": "overlay",
+                        "solidity": 0.25,
+                    },
+                },
                 text=[f"{v:.2f}" if v is not None and v >= 0.08 else "" for v in values],
                 textposition="inside",
                 insidetextanchor="middle",
@@ -418,7 +429,7 @@ def fraction_chart(rows: Sequence[tuple[str, dict[str, float | None]]], height: 
         yaxis={"autorange": "reversed"},
         height=height,
         margin={"l": 8, "r": 8, "t": 8, "b": 40},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "traceorder": "normal"},
     )
     return _readable(fig)
 
@@ -546,12 +557,27 @@ def convergence_chart(rows: Sequence[dict], chosen: int | None = None, height: i
         )
         if chosen is not None:
             fig.add_vline(x=chosen, line_dash="dot", line_color="#595959", row=1, col=col)
-    fig.update_yaxes(type="log", row=1, col=1)
+    losses = [r["held_out_loss"] for r in rows]
+    ticks = log_ticks(min(losses), max(losses))
+    fig.update_yaxes(
+        type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=1
+    )
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_layout(
         height=height, margin={"l": 50, "r": 8, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.3}
     )
     return _readable(fig)
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks 1, 2, 5 x 10^k from just below ``lo`` to just above ``hi`` (a log axis without the minor
+    labels plotly would add)."""
+    out = []
+    for k in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        out += [m * 10.0**k for m in (1, 2, 5)]
+    below = max([t for t in out if t <= lo], default=out[0])
+    above = min([t for t in out if t >= hi], default=out[-1])
+    return [float(f"{t:.3g}") for t in out if below <= t <= above]
 
 
 # Text and ticks in Streamlit's text colour: its default grey for chart text is under 4.5:1 on white.

@@ -274,9 +274,9 @@ def chart_bars(summary: dict) -> list[tuple[str, dict[str, float | None]]]:
     blind = summary["blind"]
     rows = []
     for s in SHAPE_NAMES:
-        for name, part in ((f"true {s}s", summary["by_shape"][s]), ("  blind decoder", blind["by_shape"][s])):
+        for name, part in ((f"true {s}s", summary["by_shape"][s]), (f"blind, {s}s", blind["by_shape"][s])):
             rows.append((name, {lab: part[lab]["rate"] for lab in LABELS}))
-    rows += [("balanced", summary["balanced"]), ("  blind decoder ", blind["balanced"])]
+    rows += [("balanced", summary["balanced"]), ("blind, balanced", blind["balanced"])]
     return rows
 
 

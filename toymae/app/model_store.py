@@ -73,7 +73,7 @@ class ShippedModels:
         killing a thread inside torch, which aborts the interpreter."""
         if self._warming is None:
             self._warming = threading.Thread(
-                target=lambda: [self.get(n) for n in self.entries], name="toymae-warm-models"
-            )
+                target=lambda: [self.get(n) for n in self.entries], name="toymae-warm-models", daemon=False
+            )  # explicit: a thread started from a Streamlit script's (daemon) thread would inherit daemon
             self._warming.start()
         return self._warming

@@ -269,38 +269,47 @@ INTRO = (
     "The PCA-2 probe reads only the first two principal components, of the raw or of the standardised "
     "features. ± is a 95% t interval over seeds."
 )
-LABEL_NAMES = {"16": "16", "64": "64", "256": "256", "all": "all", "all_cv": "all, C by CV"}
 SEED_HELP = (
     "Which seed's model the scatter shows (the shipped configurations were trained from 3 seeds). "
     "The scores above it are over all seeds; the caption gives the chosen seed's own."
 )
-_KEY_NAMES = {"pca2": "PCA-2 probe, raw", "pca2_std": "PCA-2 probe, standardised"}
+_KEY_NAMES = {"pca2": "PCA-2, raw", "pca2_std": "PCA-2, standardised", "all_cv": "shape, all labels, C by CV"}
 
 
-def metric(view: RepresentationView, key: str) -> dict:
-    """``st.metric`` arguments for score ``key``: the value (± 95% CI over seeds) and its random init.
-    The difference is green or red with an arrow only when ``view.gain`` finds a real gain or loss;
-    at the ceiling, or inside the noise, it is grey without an arrow."""
-    t, r, d = view.trained[key], view.random_init[key], view.delta[key]
+def probe_name(key: str) -> str:
+    """A score's name in words: "shape, 16 labels", "PCA-2, raw", ..."""
+    return _KEY_NAMES.get(key, f"shape, {key} labels")
+
+
+TABLE_NOTE = (
+    f"Difference: trained minus random init, paired by seed; in bold with an arrow only when it is at "
+    f"least {MIN_GAIN:g} and its 95% interval excludes 0. Both at or above {CEILING:g}: the probe "
+    "cannot rank them."
+)
+
+
+def difference(view: RepresentationView, key: str) -> str:
+    """Trained minus random init for score ``key``, in Markdown: bold with an arrow only when
+    ``view.gain`` finds a real gain or loss; plain inside the noise or for one model; said in words
+    when both are at the ceiling, where a probe cannot rank them."""
+    d = view.delta[key].mean
     gain = view.gain(key)
-    ci = f" ± {t.ci95:.3f}" if t.ci95 is not None else ""
-    delta = (
-        f"both at the ceiling (random init {r.mean:.3f})"
-        if gain == "ceiling"
-        else f"{d.mean:+.3f} vs random init {r.mean:.3f}"
-    )
-    plain = gain in ("ceiling", "none")
-    return {
-        "label": _KEY_NAMES.get(key, f"shape probe, {LABEL_NAMES.get(key, key)} labels"),
-        "value": f"{t.mean:.3f}{ci}",
-        "delta": delta,
-        "delta_color": "off" if plain else "normal",
-        "delta_arrow": "off" if plain else "auto",
-        "help": (
-            f"Coloured with an arrow only when trained minus random init (paired by seed) is at least "
-            f"{MIN_GAIN:g} and its 95% interval excludes 0; grey when both are at or above {CEILING:g}."
-        ),
-    }
+    if gain == "ceiling":
+        return f"{d:+.3f}, both at the ceiling"
+    return {"up": f"**{d:+.3f} ↑**", "down": f"**{d:+.3f} ↓**"}.get(gain, f"{d:+.3f}")
+
+
+def probe_lines(view: RepresentationView, labels: str) -> str:
+    """The shape probe at ``labels`` and both PCA-2 probes, each beside its random init and the
+    difference, as a Markdown list (it wraps at any width, where a table would not)."""
+    lines = []
+    for key in (labels, "pca2", "pca2_std"):
+        t, r = view.trained[key], view.random_init[key]
+        ci = f" ± {t.ci95:.3f}" if t.ci95 is not None else ""
+        lines.append(
+            f"- {probe_name(key)}: **{t.mean:.3f}**{ci} · random init {r.mean:.3f} · {difference(view, key)}"
+        )
+    return "\n".join(lines)
 
 
 def seed_line(view: RepresentationView, labels: str, seed: int, asked: int | None = None) -> str:
@@ -313,7 +322,7 @@ def seed_line(view: RepresentationView, labels: str, seed: int, asked: int | Non
     if own and labels in own:
         (t, r), (p, pr) = own[labels], own.get("pca2_std", (None, None))
         pca = "" if p is None else f", standardised PCA-2 {p:.3f} (random init {pr:.3f})"
-        out += f" Its own scores: {LABEL_NAMES[labels]} labels {t:.3f} (random init {r:.3f}){pca}."
+        out += f" Its own scores: {probe_name(labels)} {t:.3f} (random init {r:.3f}){pca}."
     return out
 
 

@@ -24,6 +24,8 @@ STATE_LEGEND = (
     f"difference it turned on, mean [95% t interval]. PCA-2 is judged on `{PCA2_JUDGED}`."
 )
 
+# The claim column narrow and pinned: on a phone the cells scroll beside it.
+MATRIX_COLUMNS = {"claim": {"width": "medium", "pinned": True}, "labels": {"width": "small", "pinned": True}}
 # Metric picker -> (series: (row key, legend), y title, with the blog's numbers)
 METRICS = {
     "shape probe": ([("probe", "trained"), ("probe_random", "random init")], "accuracy", True),

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from toymae import masks
+from toymae.app.explore import make_shape
 from toymae.config import SHAPE_NAMES, ShapeWorldConfig
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ def reconstruct_link(
     (another size, a rotated square) it carries the picture's pixels (``img=``), which Reconstruct
     shows exactly, as a drawing, without a true shape to judge it by.
     """
-    from toymae.app.explore import make_shape  # torch-heavy; only the gallery and PCA links need it
-
     image = one.images[0, 0].numpy() > 0.5
     params = {"model": model}
     if hidden is not None:

@@ -115,7 +115,7 @@ class BackgroundRun:
         self._resume = _MP.Event()
         self._resume.set()
         self._stop = _MP.Event()
-        self._stop_reason = "stopped by its owner"
+        self._stop_reason = "on request"
         self._steps: list[int] = []  # append-only; read under the lock
         self._losses: list[float] = []
         self._progress = Progress(total=config.steps)
@@ -148,11 +148,14 @@ class BackgroundRun:
                 self._progress = replace(self._progress, state="running", paused_since=None)
             self._resume.set()
 
-    def stop(self, reason: str = "stopped by its owner") -> None:
-        """Stop after the current step (at once when paused or starting)."""
+    def stop(self, reason: str = "on request", wait: float = 0.0) -> None:
+        """Stop after the current step (at once when paused or starting); ``reason`` completes
+        "stopped at step N ..." on the page. ``wait``: seconds to wait for the run to say so."""
         self._stop_reason = reason
         self._stop.set()
         self._resume.set()
+        if wait:
+            self.wait_finished(wait)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the run to end and its model (if any) to arrive."""
@@ -216,7 +219,7 @@ class BackgroundRun:
                 if not self._inbox.poll(0.5):
                     left = self.progress.pause_left()
                     if left is not None and left <= 0:
-                        self.stop(f"paused for {PAUSE_TIMEOUT_S / 60:.0f} min, so stopped to free the server")
+                        self.stop(f"after {PAUSE_TIMEOUT_S / 60:.0f} min paused, to free the server")
                     continue
                 kind, payload = self._inbox.recv()
                 if kind == "update":
@@ -429,7 +432,7 @@ class TrainingSlot:
         if run is None or run.run_id != run_id:
             return False
         minutes = (time.time() - (run.progress.paused_since or time.time())) / 60
-        run.stop(f"ended by another visitor after {minutes:.0f} min paused")
+        run.stop(f"by another visitor, after {minutes:.0f} min paused")
         return True
 
     def keep(self, run: BackgroundRun) -> TrainedModel | None:

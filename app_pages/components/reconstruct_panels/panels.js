@@ -102,8 +102,12 @@ class Panels {
     if (this.state.drawn && this.state.drawn.length !== L) {
       this.state.drawn = null; // another patch grid: the drawn mask no longer fits
       this.state.mode = "Random";
+      this.send();
     }
-    if (this.state.img && this.state.img.length !== side * side) this.state.img = null;
+    if (this.state.img && this.state.img.length !== side * side) {
+      this.state.img = null; // another picture size: so does the drawing
+      this.send();
+    }
     this.syncControls();
     if (redraw || !this.model) this.useModel(data.model); // Python's echo of our own edits changes nothing
   }
@@ -162,12 +166,17 @@ class Panels {
     };
   }
 
-  // An edit happened: redraw now, tell Python once the visitor pauses.
+  // An edit happened: redraw now, tell Python later.
   changed(name, event) {
     this.pending = { name, t: event ? event.timeStamp : performance.now() };
     if (this.model) this.render(this.pending);
     this.pending = null;
     this.syncControls();
+    this.send();
+  }
+
+  // Tell Python the state once the visitor pauses (each send reruns the page's script).
+  send() {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.api.setStateValue("edit", this.pythonState()), DEBOUNCE_MS);
   }
