@@ -112,15 +112,11 @@ def test_every_shipped_model_reconstructs_in_the_browser_as_in_torch(app, tmp_pa
     page.goto(f"{url}/?shape=square")
     page.wait_for_function("() => window.__toymae && window.__toymae.ready")
     for i, entry in enumerate(SHIPPED):
-        T = [time.time()]
         path = CHECKPOINT_DIR / entry["file"]
         model = load_checkpoint(path)
         model_id = model_bytes(model.model)[0]
-        T.append(time.time())
         pick_model(page, entry_label(entry))
-        T.append(time.time())
         page.wait_for_function("(id) => window.__toymae && window.__toymae.model === id", arg=model_id)
-        T.append(time.time())
         params = {"shape": "square", "ratio": f"{entry['mask_ratio']:g}", "mseed": str(i)}  # a mask per model
         page.evaluate(
             "([r, s]) => window.__toymae.apply({mask_mode: 'Random', ratio: r, mseed: s})",
@@ -130,12 +126,9 @@ def test_every_shipped_model_reconstructs_in_the_browser_as_in_torch(app, tmp_pa
             path, ["--shape", "square", "--mask-ratio", params["ratio"], "--seed", str(i)], tmp_path, capsys
         )
         check(browser_result(page, model_id, want["mask"], uncertainty=i == 0), model, params, want, i == 0)
-        T.append(time.time())
         page.evaluate("(m) => window.__toymae.apply({mask_mode: 'Draw', mask: m})", CORNER_MASK)
         want = cli(path, ["--shape", "square", "--mask", CORNER_MASK], tmp_path, capsys)
         check(browser_result(page, model_id, CORNER_MASK), model, {**params, "mask": CORNER_MASK}, want)
-        T.append(time.time())
-        print("TIMING", entry["name"], [round(b - a, 1) for a, b in zip(T, T[1:])], flush=True)
     # The edited state reached Python and the address bar, which now reopens it.
     deadline = time.time() + 30
     while parse_qs(urlparse(page.url).query).get("mask") != [CORNER_MASK] and time.time() < deadline:
