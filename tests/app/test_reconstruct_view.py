@@ -206,7 +206,7 @@ def test_the_terminal_command_and_the_server_panels_show_a_try_this_state():
 def _open(link, **extra: str):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file("../app.py", default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     for k, v in {**link.params, **extra}.items():
         at.query_params[k] = v
     at.run()
@@ -266,7 +266,7 @@ def test_dockerfile_runs_the_app_as_a_non_root_user_on_8501_with_a_health_check(
     copied = re.search(r"^COPY --chown=\S+ \. \.", text, flags=re.M)
     assert copied  # app.py, pages/, toymae/, checkpoints/ and .streamlit/ all go in
     ignored = (ROOT / ".dockerignore").read_text().split()
-    for needed in ("app.py", "pages", "toymae", "checkpoints", ".streamlit"):
+    for needed in ("app.py", "app_pages", "toymae", "checkpoints", ".streamlit"):
         assert (ROOT / needed).exists() and needed not in ignored
 
 
