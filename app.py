@@ -15,7 +15,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages._shared import run_in_line, sidebar_model_picker, warm_shipped_models
+from app_pages.models import warm_shipped_models
+from app_pages.sidebar import run_in_line, sidebar_model_picker
 
 
 @functools.cache

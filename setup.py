@@ -9,9 +9,10 @@ wheel installs packages only, so this build copies that tree, layout unchanged, 
 ``package-dir`` mapping could carry ``app_pages/`` and ``checkpoints/`` but not ``app.py`` without
 mapping the repository root (and every top-level ``.py`` with it).
 
-Which models: the files directly in ``checkpoints/`` (the seed-0 models, their manifest and the
-results). Subfolders such as ``checkpoints/seeds/`` (the other seeds, for the record) stay out of the
-wheel, which keeps it near 10 MB; a source checkout or TOYMAE_CHECKPOINT_DIR reaches them.
+Which models: every file directly in ``checkpoints/`` (the seed-0 models, the manifest, the results
+and what the pages read, such as ``page_cache.npz``). Subfolders such as ``checkpoints/seeds/`` (the
+other seeds, for the record) stay out of the wheel, which keeps it near 10 MB; the dashboard offers a
+seed only when its file is there, and a source checkout or TOYMAE_CHECKPOINT_DIR reaches them.
 """
 
 from pathlib import Path
@@ -21,7 +22,6 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 BUNDLE = Path("toymae", "_bundle")
-MODEL_SUFFIXES = {".safetensors", ".json", ".md"}
 SKIP = {"__pycache__", "node_modules"}  # generated folders, never part of the app
 
 
@@ -33,11 +33,7 @@ def bundled_files() -> list[Path]:
         for p in (ROOT / "app_pages").rglob("*")
         if p.is_file() and not SKIP & set(p.relative_to(ROOT).parts) and p.suffix != ".pyc"
     )
-    files += sorted(
-        p.relative_to(ROOT)
-        for p in (ROOT / "checkpoints").iterdir()
-        if p.is_file() and p.suffix in MODEL_SUFFIXES  # top level only: seed 0
-    )
+    files += sorted(p.relative_to(ROOT) for p in (ROOT / "checkpoints").iterdir() if p.is_file())
     return files
 
 

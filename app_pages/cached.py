@@ -18,7 +18,7 @@ import streamlit as st
 from toymae.app import representation_view as rv
 from toymae.app.catalog import load_results, seed_files
 from toymae.app.page_cache import PageCache
-from toymae.checkpoint import Checkpoint, load_checkpoint
+from toymae.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from toymae.config import DASHBOARD_BUDGET, TrainConfig
 
 T = TypeVar("T")
@@ -72,10 +72,16 @@ def measured(
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def seed_checkpoint(name: str, seed: int) -> Checkpoint | None:
-    """Seed ``seed`` of shipped model ``name`` (read-only, once per server); None when not shipped."""
+def seed_checkpoint(name: str, seed: int) -> Checkpoint | str:
+    """Seed ``seed`` of shipped model ``name`` (read-only, once per server), or why it cannot be used
+    (not shipped with this copy, or a broken file): a broken seed must not take the page down."""
     path = seed_files().get((name, seed))
-    return None if path is None else load_checkpoint(path, device="cpu", budget=DASHBOARD_BUDGET)
+    if path is None:
+        return f"seed {seed} of {name} is not shipped with this copy of toymae"
+    try:
+        return load_checkpoint(path, device="cpu", budget=DASHBOARD_BUDGET)
+    except CheckpointError as e:
+        return str(e)
 
 
 def representation(choice, protocol: str, seed: int) -> rv.RepresentationView:
@@ -97,6 +103,9 @@ def representation(choice, protocol: str, seed: int) -> rv.RepresentationView:
 
     def compute(progress):
         ckpt = choice.checkpoint if seed == 0 else seed_checkpoint(choice.name, seed)
+        if isinstance(ckpt, str):
+            st.error(f"This seed's model is unavailable: {ckpt}. Pick seed 0.")
+            st.stop()
         return rv.shipped_view(config, seed, protocol, results(), None, ckpt.model, progress)
 
     return measured(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import cached, state
-from app_pages._shared import require_model
+from app_pages.sidebar import require_model
 from toymae.app import figures
 from toymae.app import hallucination_view as hv
-from toymae.config import SHAPE_NAMES, dataset_name
+from toymae.config import SHAPE_NAMES, dataset_name, mask_ratio_problem
 from toymae.finite import NonFiniteOutputError
 
 state.follow()
@@ -39,6 +39,9 @@ label = c3.segmented_control(
     **first_page,
 )
 
+if why := mask_ratio_problem(ratio, model.config.num_patches):  # a small upload's grid at a high ratio
+    st.error(f"Mask ratio {why}.")
+    st.stop()
 shipped = choice.origin == "shipped"
 cache = cached.page_cache() if shipped else None
 try:

@@ -14,10 +14,10 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from app_pages._shared import require_model
 from app_pages.components.reconstruct_panels import load_model, reconstruct_panels
+from app_pages.sidebar import require_model
 from toymae.app import reconstruct_browser as rb
-from toymae.app.explore import image_from_bytes, make_shape
+from toymae.app.explore import PICTURE_TYPES, image_from_bytes, make_shape
 from toymae.app.tour import TRY_THIS
 from toymae.config import SHAPE_NAMES
 from toymae.data import make_generator, sample
@@ -69,7 +69,7 @@ with st.sidebar:  # the picture is chosen here; the mask is edited on the panels
     )
     shape = None
     if source == "Upload":
-        up = st.file_uploader("A picture (PNG or JPEG)", type=["png", "jpg", "jpeg"], key="picture")
+        up = st.file_uploader("A picture", type=PICTURE_TYPES, key="picture")
         loaded = None
         if up is not None:
             try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import cached, state
-from app_pages._shared import all_models, require_model
+from app_pages.models import all_models
+from app_pages.sidebar import require_model
 from toymae.app import figures
 from toymae.app import representation_view as rv
 from toymae.app.catalog import seed_files

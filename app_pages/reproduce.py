@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import cached
-from app_pages._shared import shipped_models
+from app_pages.models import shipped_models
 from toymae.app import figures
 from toymae.app import reproduce_view as rv
 from toymae.app.catalog import dataset_rows, load_convergence

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from app_pages._shared import ensure_choice
+from app_pages.sidebar import ensure_choice
 
 PAGE_FILES = {  # a TryThis's page (its url_path) -> the page's file, for st.switch_page
     "": "app_pages/reconstruct.py",

@@ -9,7 +9,7 @@ import uuid
 
 import streamlit as st
 
-from app_pages._shared import TRAINED_HERE
+from app_pages.models import TRAINED_HERE
 from toymae.app import train_form as tf
 from toymae.app.training_server import MAX_STEPS, server_slot
 
@@ -96,7 +96,8 @@ def live_view(run_id: str | None) -> None:
     if p.error:
         st.error(p.error)
     left, right = st.columns([3, 2])
-    left.vega_lite_chart(tf.loss_points(*run.loss_history()), tf.loss_chart_spec(p.total), width="stretch")
+    chart = tf.throttled_loss_points(run, st.session_state.setdefault("t_chart", {}))
+    left.vega_lite_chart(chart, tf.loss_chart_spec(p.total), width="stretch")
     if p.preview is not None:
         right.image(p.preview, width="stretch")
         right.caption(tf.preview_caption(p))

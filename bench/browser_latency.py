@@ -41,7 +41,10 @@ from toymae.app.catalog import entry_label, load_manifest  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 IMAGES = '[data-testid="stImage"] img'
-MODELS = ("ratio0.6-dec4", "ratio0.9-dec2", "ratio0.6-dec1")  # the model changes cycle through these
+# The floor page's slider track (Streamlit 1.67 draws its slider with react-aria)
+FLOOR_TRACK = '[data-testid="stSlider"] [role="group"] > [data-orientation="horizontal"]'
+# The model changes cycle through these, starting from the page's default model (ratio0.6-dec1)
+MODELS = ("ratio0.6-dec4", "ratio0.9-dec2", "ratio0.6-dec1")
 VIEWPORT = {"width": 1366, "height": 768}
 FLOOR_APP = """
 import numpy as np
@@ -168,7 +171,7 @@ def floor(pg: Page, url: str, repeats: int) -> list[float]:
     pg.evaluate(RECORD_POINTER_UPS)
     out = []
     for i in range(repeats):
-        track = pg.locator('[data-testid="stSlider"] [data-baseweb="slider"]').first.bounding_box()
+        track = pg.locator(FLOOR_TRACK).first.bounding_box()
         before = pg.evaluate(f"() => [...document.querySelectorAll('{IMAGES}')].map(i => i.src)")
         ups = pg.evaluate("() => window.__ups.length")
         pg.evaluate(
@@ -192,8 +195,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
-    entries = [e for e in load_manifest() if e.get("seed", 0) == 0]
-    labels = [entry_label(e) for e in entries if e["name"] in MODELS]
+    entries = {e["name"]: e for e in load_manifest() if e.get("seed", 0) == 0}
+    labels = [entry_label(entries[name]) for name in MODELS if name in entries]
     load_before, busy0 = os.getloadavg(), cpu_busy()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         floor_script = Path(tmp) / "floor.py"

@@ -37,8 +37,8 @@ def space_files() -> dict[str, Path]:
             rel = p.relative_to(ROOT)
             if p.is_file() and not SKIP & set(rel.parts) and p.suffix != ".pyc":
                 out[rel.as_posix()] = p
-    for p in sorted((ROOT / "checkpoints").iterdir()):  # top level only: the seed-0 models (as the wheel)
-        if p.is_file() and p.suffix in {".safetensors", ".json", ".md"}:
+    for p in sorted((ROOT / "checkpoints").iterdir()):  # top level only: seed 0 (as the wheel; not seeds/)
+        if p.is_file():
             out[f"checkpoints/{p.name}"] = p
     out["README.md"] = ROOT / "docs" / "space-README.md"
     return out

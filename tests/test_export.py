@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -100,6 +101,20 @@ def test_export_refuses_an_output_that_is_a_file_in_one_line(tmp_path, capsys):
     assert main(["export", str(ckpt_path), "--to", "transformers", str(blocker)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "taken" in err and "is a file" in err
+
+
+def test_export_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
+    config = TrainConfig(model=MAEConfig(), data=ShapeWorldConfig())
+    ckpt_path = save_checkpoint(tmp_path / "m.safetensors", perturbed_model(config.model), config)
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transformers.ViTMAEForPreTraining, "save_pretrained", full)
+    out = tmp_path / "hf"
+    assert main(["export", str(ckpt_path), "--to", "transformers", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"toymae export: error: cannot write {out}: No space left on device", err
 
 
 def test_a_transformers_with_other_weight_names_is_refused(monkeypatch):

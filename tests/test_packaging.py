@@ -96,6 +96,8 @@ def test_the_wheel_holds_the_seed0_models_and_the_dashboard_only(wheel):
     manifest = json.loads((ROOT / "checkpoints" / "manifest.json").read_text())["checkpoints"]
     assert manifest and {e["seed"] for e in manifest} == {0}
     assert {bundle + "checkpoints/" + e["file"] for e in manifest} <= names
+    top = {bundle + "checkpoints/" + p.name for p in (ROOT / "checkpoints").iterdir() if p.is_file()}
+    assert top <= names  # every file beside the models too (manifest, results, the pages' cache)
     assert {bundle + f for f in ("app.py", ".streamlit/config.toml", "checkpoints/manifest.json")} <= names
     pages = {
         bundle + p.relative_to(ROOT).as_posix()

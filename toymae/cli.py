@@ -222,7 +222,8 @@ def add_probe(sub) -> None:
 def cmd_probe(args: argparse.Namespace) -> int:
     """Linear probes on a checkpoint's encoder features."""
     from toymae.data import eval_set
-    from toymae.eval.study import metric_key, representation_study
+    from toymae.eval.study import representation_study
+    from toymae.eval.text import probe_lines
     from toymae.probe import probe_model
 
     ckpt = _load(args.checkpoint, args.device, allow_large=args.allow_large)
@@ -236,18 +237,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"checkpoint       {args.checkpoint}")
-    sizes = f"n_train={report['n_train']}, n_test={report['n_test']}"
-    print(f"shape probe acc  {report['probe_acc']:.4f}  ({sizes})")
-    print(f"PCA-2 probe acc  {report['pca2_acc']:.4f}")
-    for k in ("r2_x", "r2_y", "r2_size"):
-        print(f"{k:<16} {'n/a (constant factor)' if report[k] is None else f'{report[k]:.4f}'}")
     labels = PROBE_LABELS if args.labels == "every" else (args.labels,)
-    print(f"\nshape accuracy by protocol and labelled images (random init: seed {seed})")
-    print(f"{'protocol':<9} {'labels':<7} {'trained':>8} {'random init':>12} {'difference':>11}")
-    for p in protocols:
-        for lab in labels:
-            t, r = report["protocols"][p][metric_key(lab)], report["random_init"][p][metric_key(lab)]
-            print(f"{p:<9} {lab:<7} {t:>8.3f} {r:>12.3f} {t - r:>+11.3f}")
+    print("\n".join(probe_lines(report, protocols, labels, seed)))
     return 0
 
 
@@ -361,6 +352,7 @@ def cmd_hallucinate(args: argparse.Namespace) -> int:
     from toymae.config import mask_ratio_problem
     from toymae.data import eval_set
     from toymae.eval.hallucination import evaluate_hallucination
+    from toymae.eval.text import hallucination_lines
 
     ckpt = _load(args.checkpoint, args.device, allow_large=args.allow_large)
     for flag, v in (("--mask-ratio", args.mask_ratio), ("--threshold", args.threshold)):
@@ -380,46 +372,11 @@ def cmd_hallucinate(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     print(f"checkpoint {args.checkpoint} at mask ratio {args.mask_ratio} on {summary['n']} images")
-    print(f"{'':<16}{'faithful':>10}{'hallucinated':>14}{'uncertain':>11}   decidable  (protocol v2)")
-    rows = [("all", summary["labels"])]
-    rows += [(f"true {name}", row) for name, row in summary["by_shape"].items()]
-    rows += [("blind decoder", summary["blind"]["labels"])]
-    for label, row in rows:
-        print(_fractions_line(label, row))
-    b = summary["balanced"]
-    print(
-        f"{'balanced':<16}"
-        + "".join(
-            f"{b[k] if b[k] is not None else float('nan'):>{w}.3f}"
-            for k, w in (("faithful", 10), ("hallucinated", 14), ("uncertain", 11))
-        )
-    )
-    print("confidently hallucinated, by visible fraction of the object:")
-    for row in summary["by_visible_object_fraction"]:
-        print(_rate_line(f"  {row['lo']:.1f}-{row['hi']:.1f}", row))
-    undecidable = summary["n"] - summary["n_decidable"]
-    print(f"{undecidable} undecidable (fewer than {args.min_pixels} hidden pixels where the shapes differ)")
+    print("\n".join(hallucination_lines(summary, args.min_pixels)))
     if args.gallery:
         panels = "original | masked | reconstruction + visible | other shape | votes"
         print(f"wrote {args.gallery} (worst first: {panels})")
     return 0
-
-
-def _fractions_line(label: str, row: dict) -> str:
-    if not row["n_decidable"]:
-        return f"{label:<16}   n/a (0 decidable)"
-    cells = "".join(
-        f"{row[k]['rate']:>{w}.3f}" for k, w in (("faithful", 10), ("hallucinated", 14), ("uncertain", 11))
-    )
-    return f"{label:<16}{cells}   {row['n_decidable']:>9}"
-
-
-def _rate_line(label: str, row: dict) -> str:
-    if not row["n_decidable"]:
-        return f"{label:<14} rate   n/a   (0 decidable)"
-    lo, hi = row["ci95"]
-    counts = f"({row['n_hallucinated']}/{row['n_decidable']} decidable)"
-    return f"{label:<14} rate {row['rate']:6.3f}  [{lo:.3f}, {hi:.3f}]  {counts}"
 
 
 # ------------------------------------------------------------------ reproduce

@@ -27,7 +27,7 @@ import torch
 
 from toymae.checkpoint import Checkpoint, load_checkpoint
 from toymae.config import MAEConfig
-from toymae.files import require_writable_dir
+from toymae.files import WriteError, require_writable_dir
 from toymae.model import MaskedAutoencoder, sincos_pos_embed_2d
 
 LAYER_NORM_EPS = 1e-6  # toymae.model.Block and the final norms
@@ -148,5 +148,8 @@ def export_transformers(checkpoint: str | Path | Checkpoint, out_dir: str | Path
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint, "cpu")
     out = require_writable_dir(out_dir)
     hf = to_transformers(ckpt.model.to("cpu"))
-    hf.save_pretrained(out)
+    try:
+        hf.save_pretrained(out)
+    except OSError as e:  # a full disk or a folder turned read-only: one line, as every other write
+        raise WriteError(f"cannot write {out}: {e.strerror or e}") from None
     return out

@@ -139,6 +139,15 @@ def test_magic_is_off_so_concurrent_sessions_never_call_ast_parse():
     assert cfg["runner"]["magicEnabled"] is False
 
 
+def test_visitors_see_no_traceback_with_the_servers_paths():
+    # Streamlit's default shows every visitor an exception's traceback (server paths included).
+    import tomllib
+    from pathlib import Path
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    assert cfg["client"]["showErrorDetails"] == "none"
+
+
 def test_representations_compare_two_models_beside_their_random_init():
     cells = [(0.6, 1), (0.9, 2)]
     recorded = [_recorded("default", cell, "visible", "n16") for cell in cells]

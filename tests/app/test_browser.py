@@ -321,7 +321,7 @@ def wait_url(pg, key: str, want: str | None = None, seconds: float = 30) -> str 
     deadline = time.time() + seconds
     while time.time() < deadline:
         got = pg.evaluate(read, key)
-        if got == want or (want is None and got is not None):
+        if got is not None and (want is None or got == want):
             break
         pg.wait_for_timeout(250)
     return got
@@ -368,6 +368,9 @@ def test_brush_keyboard_touch_presets_and_drawing_starts(browser, server):
         pg.locator(".tm-presets summary").click()
         pg.locator(f'button[data-preset="{preset}"]').click()
         assert hidden_count(pg) == n, preset  # block: a centred 6 x 6 square at ratio 0.6
+    pg.locator("#tm-reseed").click()  # back to a random mask, with the next seed
+    state = pg.evaluate("() => window.__toymae.state")
+    assert (state["mask_mode"], state["mseed"], hidden_count(pg)) == ("Random", 1, 64 - int(64 * (1 - 0.6)))
     inked = {}
     for start in ("circle", "square", "blank"):
         pg.locator(f'button[data-start="{start}"]').click()
@@ -391,12 +394,13 @@ def test_reconstruct_at_three_window_sizes_overflows_nothing(browser, server, si
     component = pg.locator('[data-testid="toymae-reconstruct"]')
     component.screenshot(path=str(ARTIFACTS / f"reconstruct-panels-{size[0]}x{size[1]}.png"))
     no_exception(pg)
-    wide = pg.evaluate(
-        "() => [...document.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1"
-        " && getComputedStyle(e).overflowX !== 'visible' && getComputedStyle(e).overflowX !== 'hidden')"
-        ".map(e => e.className || e.tagName)"
+    wide = pg.evaluate(  # the main area's boxes that scroll sideways (text fields scroll their own text)
+        "() => [document.scrollingElement, ...document.querySelectorAll('[data-testid=\"stMain\"] *')]"
+        ".filter(e => !['INPUT', 'TEXTAREA'].includes(e.tagName) && e.scrollWidth > e.clientWidth + 1"
+        " && (e === document.scrollingElement || ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)))"
+        ".map(e => e.dataset.testid || e.className || e.tagName)"
     )
-    assert not wide, wide  # nothing scrolls sideways
+    assert not wide, wide
     b = component.bounding_box()
     assert b["x"] >= 0 and b["x"] + b["width"] <= size[0], b
     for name in ("original", "masked", "reconstruction", "pasted", "error", "uncertainty"):

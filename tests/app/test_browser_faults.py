@@ -105,23 +105,24 @@ def test_every_page_opens_with_broken_shipped_models(page, server, path):
     assert picker == "ratio 0.6 · decoder depth 1", picker  # the default model is still offered
 
 
-def test_broken_models_are_listed_as_unavailable_with_the_reason(page, server):
-    open_page(page, server)
-    options = picker_options(page)
-    for name in (TRUNCATED, LFS, MISSING):
-        assert f"{name} (unavailable)" in options, options
-    assert "ratio 0.6 · decoder depth 2" in options
+def test_broken_models_are_refused_with_the_reason_and_then_listed_as_unavailable(page, server):
     expected = {
         TRUNCATED: "not a safetensors file, or a truncated or damaged one",
         LFS: "a Git LFS pointer file, not the weights",
         MISSING: "cannot read it (No such file or directory)",
     }
-    for name, why in expected.items():
+    for name, why in expected.items():  # models load on first use: picking one is its first use
         open_page(page, f"{server}/?model={name}")
         no_exception(page)
         error = page.locator('[data-testid="stMain"] [data-testid="stAlert"]').first.inner_text()
-        assert "This model is unavailable" in error and why in error, error
+        assert "This model is unavailable" in error or "This model cannot be used" in error, error
+        assert why in error and f"{name}.safetensors" in error, error
         assert str(ROOT) not in error and "/tmp" not in error, error  # names, not the server's paths
+    open_page(page, server)
+    options = picker_options(page)
+    for name in expected:
+        assert f"{name} (unavailable)" in options, options
+    assert "ratio 0.6 · decoder depth 2" in options
 
 
 @pytest.mark.parametrize(

@@ -492,3 +492,12 @@ def test_chart_text_and_matrix_cells_have_at_least_4_5_to_1_contrast():
         assert _contrast("#1a1a1a", tint) >= 4.5
     fig = figures.sweep_chart([{"x": 1, "m": 0.5}], "x", [("m", "metric")])
     assert fig.layout.xaxis.tickfont.color == figures.TEXT and fig.layout.font.color == figures.TEXT
+
+
+def test_seed_files_offer_only_the_seeds_that_are_there(tmp_path):
+    from toymae.app.catalog import seed_files
+
+    folder = _shipped_folder(tmp_path, names=("m-a", "m-b"))
+    assert set(seed_files(folder)) == {("m-a", 0), ("m-b", 0), ("m-a", 1)}
+    (folder / "seeds" / "m-a-seed1.safetensors").unlink()  # as in a wheel, which ships seed 0 only
+    assert set(seed_files(folder)) == {("m-a", 0), ("m-b", 0)}

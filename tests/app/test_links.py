@@ -50,34 +50,43 @@ def fresh_page(browser):
     return context, pg
 
 
+# The time of the page's last change, in its own clock (a MutationObserver over the whole page).
+WATCH = """() => { if (window.__changed !== undefined) return; window.__changed = performance.now();
+  new MutationObserver(() => { window.__changed = performance.now(); })
+    .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true}); }"""
+
+
 def settle(pg) -> None:
-    """Wait until the script has stopped running for a second (Streamlit's status widget is gone)."""
+    """Wait until the script has stopped and the page has not changed for a second; on Reconstruct,
+    until its in-browser panels are drawn."""
     pg.wait_for_selector("h1")
-    quiet, deadline = 0, time.time() + 180
-    while quiet < 4 and time.time() < deadline:
+    pg.evaluate(WATCH)
+    deadline = time.time() + 180
+    while time.time() < deadline:
         pg.wait_for_timeout(250)
-        quiet = 0 if pg.locator('[data-testid="stStatusWidget"]').count() else quiet + 1
+        running = pg.locator('[data-testid="stStatusWidget"]').count() > 0
+        if not running and pg.evaluate("() => performance.now() - window.__changed") > 1000:
+            break
     assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
         '[data-testid="stException"]'
     ).first.inner_text()
-    if pg.locator("h1", has_text="Reconstruct").count():  # its panels and verdict are drawn in the page
+    if pg.locator("h1", has_text="Reconstruct").count():
         pg.wait_for_function("() => window.__toymae && window.__toymae.ready")
-        pg.wait_for_timeout(500)
 
 
 # What is on screen: the page, every selector's value, every metric, the sidebar's model and, on
-# Reconstruct, the state the in-browser panels hold.
+# Reconstruct, the state, mask and verdict of the in-browser panels.
 ON_SCREEN = """() => {
   const text = sel => [...document.querySelectorAll(sel)].map(e => e.innerText.trim());
+  const t = window.__toymae;
   return JSON.stringify({
     title: text('h1'),
-    selects: text('[data-testid="stSelectbox"]'),
-    chosen: text('[data-testid="stButtonGroup"] [aria-checked="true"], [data-testid="stButtonGroup"] '
-                 + 'button[kind$="Active"]'),
-    sliders: [...document.querySelectorAll('[role="slider"]')].map(e => e.getAttribute('aria-valuenow')),
+    selects: [...document.querySelectorAll('[data-testid="stSelectbox"] input')].map(e => e.value),
+    chosen: text('[data-testid="stButtonGroup"] [aria-checked="true"]'),
+    sliders: [...document.querySelectorAll('[data-testid="stSlider"] input[type="range"]')].map(e => e.value),
     radios: [...document.querySelectorAll('input[type="radio"]:checked')].map(e => e.value),
     metrics: text('[data-testid="stMetric"]'),
-    panels: window.__toymae ? window.__toymae.state : null,
+    panels: t && t.ready ? {state: t.state, mask: t.result.mask, verdict: t.result.verdict} : null,
   });
 }"""
 
@@ -120,7 +129,7 @@ def test_a_try_this_link_leaves_an_address_that_reopens_the_same_state(browser, 
         pg.goto(f"{server}/{link.href().removeprefix('./')}")
         settle(pg)
         seen, address = state_of(pg), pg.url
-        main = pg.locator('[data-testid="stMain"]').inner_text()
+        main = pg.locator('[data-testid="stMain"]').inner_text() + seen  # Reconstruct's verdict is in seen
         pg.screenshot(path=str(ARTIFACTS / f"link-{LINKS.index(link)}.png"))
     finally:
         context.close()

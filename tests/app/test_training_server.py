@@ -130,6 +130,15 @@ def test_a_stopped_run_keeps_its_model_to_itself_until_someone_keeps_it():
     assert len(slot.models()) == 1
 
 
+def test_a_run_stopped_while_starting_ends_at_step_0_with_no_model():
+    slot = TrainingSlot()
+    run = slot.claim(tiny_config(steps=3000, eval_every=0), owner="a")
+    run.stop()  # the child is still importing torch
+    assert _wait(run, {"stopped", "done", "failed"}) == "stopped"
+    run.join(60)
+    assert run.progress.step == 0 and run.result is None and slot.active() is None
+
+
 def test_a_paused_run_times_out_and_frees_the_slot(monkeypatch):
     monkeypatch.setattr(ts, "PAUSE_TIMEOUT_S", 0.5)
     slot = TrainingSlot()
@@ -277,6 +286,7 @@ def paused_server_run():
     slot = server_slot()
     run = slot.claim(tiny_config(steps=3000, eval_every=0), owner="someone-else")
     assert run is not None, "the server slot is busy with another test's run"
+    _wait_step(run, 1)  # a run stopped before its first step has no model to keep
     run.pause()
     assert _wait(run, {"paused"}) == "paused"
     yield run
@@ -364,3 +374,21 @@ def test_the_page_trains_a_run_to_the_end_and_every_session_can_pick_its_model()
     assert at.get("progress")[0].proto.text.startswith("done · 5 steps · ")
     assert f"{run.result.name} (trained on this server)" in at.sidebar.selectbox(key="model").options
     assert not at.button(key="start").disabled
+
+
+def test_the_loss_chart_is_recomputed_at_most_every_few_seconds_and_when_the_run_ends():
+    class Run:
+        run_id, finished = "r", False
+        history = ([1, 2], [0.5, 0.4])
+
+        def loss_history(self):
+            return self.history
+
+    run, cache = Run(), {}
+    first = tf.throttled_loss_points(run, cache, every=3600)
+    run.history = ([1, 2, 3], [0.5, 0.4, 0.3])
+    assert tf.throttled_loss_points(run, cache, every=3600) is first  # the browser redraws nothing
+    assert tf.throttled_loss_points(run, cache, every=0)["step"] == [1, 2, 3]
+    run.history = ([1, 2, 3, 4], [0.5, 0.4, 0.3, 0.2])
+    run.finished = True
+    assert tf.throttled_loss_points(run, cache, every=3600)["step"] == [1, 2, 3, 4]  # the end is drawn

@@ -57,6 +57,17 @@ def test_a_shape_drawn_only_in_the_alpha_channel_survives():
     assert "transparent areas filled with white" in loaded.note
 
 
+@pytest.mark.parametrize("size", [(64, 128), (128, 64)], ids=["wide", "tall"])
+def test_a_picture_that_is_not_square_is_centre_cropped_not_squashed(size):
+    h, w = size
+    yy, xx = np.mgrid[:h, :w]
+    disc = (((yy - h // 2) ** 2 + (xx - w // 2) ** 2) < 20**2).astype(np.uint8) * 255
+    loaded = image_from_bytes(_png(Image.fromarray(disc)), 32)
+    ys, xs = np.nonzero(loaded.image[0, 0].numpy())
+    assert ys.max() - ys.min() == xs.max() - xs.min() == 19  # round: 40 px of 64 -> 20 of 32, both ways
+    assert f"centre-cropped from {w}x{h} to 64x64" in loaded.note
+
+
 def test_a_light_shape_on_transparent_is_composited_onto_black():
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[..., :3] = 255
@@ -212,7 +223,7 @@ def _deep_summary_bytes() -> bytes:
 
 
 def test_model_names_from_files_are_plain_and_unique():
-    from app_pages._shared import model_name_for
+    from app_pages.uploads import model_name_for
 
     assert model_name_for("my model.safetensors", set()) == "my-model"
     assert model_name_for("**x** [y](z) :red[a].safetensors", set()) == "x-y-z-red-a"
@@ -242,7 +253,7 @@ def _session_with(model_choice, page: str) -> AppTest:
 
 @needs_shipped
 def test_the_hallucinations_page_reports_an_overflowing_model_instead_of_a_rate():
-    from app_pages._shared import ModelChoice
+    from app_pages.models import ModelChoice
     from toymae.checkpoint import Checkpoint
 
     cfg, model = _huge_model()
@@ -256,7 +267,7 @@ def test_the_hallucinations_page_reports_an_overflowing_model_instead_of_a_rate(
 @needs_shipped
 @pytest.mark.parametrize("page", ["reconstruct", "hallucinations", "representations"])
 def test_a_model_known_to_be_broken_is_refused_on_every_page(page):
-    from app_pages._shared import ModelChoice
+    from app_pages.models import ModelChoice
     from toymae.checkpoint import Checkpoint
 
     cfg, model = _huge_model()
@@ -277,7 +288,7 @@ def _small_model_bytes(seed: int, **model) -> bytes:
 
 
 def test_a_session_keeps_at_most_its_cap_of_uploads_and_says_which_went():
-    from app_pages._shared import MAX_SESSION_UPLOADS
+    from app_pages.uploads import MAX_SESSION_UPLOADS
 
     at = _app()
     for i in range(MAX_SESSION_UPLOADS + 1):
@@ -296,6 +307,18 @@ def test_an_upload_over_the_dashboards_budget_is_refused_with_the_reason():
     assert shown == "wide.safetensors: this model needs 1,024 patches per image; the dashboard allows 256", (
         shown
     )
+
+
+def test_a_ratio_that_hides_every_patch_of_an_uploaded_grid_is_refused_with_its_reason():
+    at = _upload(_app(), "small.safetensors", _small_model_bytes(0))  # 4 x 4 patches
+    at.query_params["h_ratio"] = "0.95"  # 0 of 16 visible: nothing for the encoder to see
+    at.switch_page("app_pages/hallucinations.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        "Mask ratio 0.95 leaves 0 of 16 patches visible; the encoder needs at least one (at most 15 of 16"
+        " may be hidden)."
+    ]
+    assert not at.metric  # nothing scored
 
 
 def test_a_huge_picture_is_decoded_without_a_gigabyte(tmp_path):
@@ -324,7 +347,7 @@ URL_PAGE = """
 import sys
 sys.path.insert(0, {root!r})
 import streamlit as st
-from app_pages._shared import drop_unreadable_numbers_from_url
+from app_pages.sidebar import drop_unreadable_numbers_from_url
 if st.query_params.get("clean") == "yes":
     drop_unreadable_numbers_from_url()
 st.number_input("Seed", 0, 10_000, 0, key="n", bind="query-params")

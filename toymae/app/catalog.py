@@ -46,7 +46,8 @@ def _is_entry(e: object) -> bool:
 
 def seed_files(directory: str | Path = CHECKPOINT_DIR) -> dict[tuple[str, int], Path]:
     """Every shipped seed's checkpoint: (name, seed) -> file, from the manifest's ``checkpoints`` (seed
-    0) and ``seed_checkpoints`` (the others, when shipped); files outside ``directory`` are left out."""
+    0) and ``seed_checkpoints`` (the others, when shipped); files missing or outside ``directory`` are
+    left out."""
     path = Path(directory) / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
@@ -55,7 +56,8 @@ def seed_files(directory: str | Path = CHECKPOINT_DIR) -> dict[tuple[str, int], 
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return {}
     inside = Path(directory).resolve()
-    return {(n, s): f for n, s, f in pairs if inside in f.resolve().parents}
+    # A wheel ships the seed-0 models only: a seed listed but absent is not offered.
+    return {(n, s): f for n, s, f in pairs if inside in f.resolve().parents and f.is_file()}
 
 
 def load_results(directory: str | Path = CHECKPOINT_DIR) -> dict | None:

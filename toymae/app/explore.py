@@ -16,6 +16,8 @@ from toymae.inference import Reconstruction, reconstruct
 from toymae.model import MaskedAutoencoder
 
 MAX_UPLOAD_PIXELS = 4096 * 4096  # refuse decompression bombs before resizing
+# What the picture upload takes: the formats PIL decodes that people keep pictures in.
+PICTURE_TYPES = ("png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp")
 WORK_SIDES = 4  # a picture is greyed at no more than 4x the model's side: enough for the final box filter
 MIN_OBJECT_PIXELS = 4  # fewer lit pixels after binarising: the upload is refused as blank
 MIN_OBJECT_FRACTION = 0.005
@@ -127,9 +129,17 @@ def image_from_bytes(data: bytes, image_size: int, threshold: float = 0.5) -> Lo
 def image_from_array(
     grey: np.ndarray, image_size: int, threshold: float = 0.5, size_note: str | None = None
 ) -> LoadedImage:
-    """A (H, W) array in [0, 1] (e.g. a drawing canvas) -> a binary model input."""
+    """A (H, W) array in [0, 1] (e.g. a drawing canvas) -> a binary model input: centre-cropped to a
+    square, resized to the model's side, binarised."""
     notes = []
     h, w = grey.shape
+    if h != w:  # ShapeWorld is square: crop the centre rather than squash a circle into an ellipse
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        grey = grey[top : top + side, left : left + side]
+        notes.append(f"centre-cropped from {size_note or f'{w}x{h}'} to {side}x{side}")
+        h = w = side
+        size_note = None
     if (h, w) != (image_size, image_size):
         pil = Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8))
         grey = (

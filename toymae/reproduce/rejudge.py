@@ -21,7 +21,7 @@ from pathlib import Path
 from toymae.checkpoint import write_atomic
 from toymae.config import TrainConfig
 from toymae.reproduce.blog import Cell
-from toymae.reproduce.report import run_meta, write_reports
+from toymae.reproduce.report import portable_command, run_meta, write_reports
 from toymae.reproduce.sweep import EvalSpec, Job, evaluate_model
 
 SEEDS_DIR = "seeds"  # seeds other than 0 ship here, beside the seed-0 files the dashboard lists
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     items = collect(dest, [Path(d) for d in args.jobs])
     results = rejudge(items, args.workers, measure=not args.assemble_only)
     meta = run_meta([], time.perf_counter() - t0, f"local, {args.workers} worker(s) on cpu")
-    meta["command"] = "python -m toymae.reproduce.rejudge " + " ".join(argv or [])
+    meta["command"] = portable_command(argv or [], program="python -m toymae.reproduce.rejudge")
     ship_all_seeds(items, results, dest, meta)
     print(f"{len(results)} runs in {time.perf_counter() - t0:.0f} s; wrote {dest}/")
     return 0

@@ -197,7 +197,7 @@ def write_reports(out_dir: str | Path, results: list[dict], meta: dict) -> dict[
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-def portable_command(argv: list[str], root: Path = REPOSITORY) -> str:
+def portable_command(argv: list[str], root: Path = REPOSITORY, program: str = "python -m toymae") -> str:
     """The command as typed, with absolute paths made relative to the repository: shipped files must
     not carry the layout of the machine that ran the sweep."""
     out = []
@@ -206,7 +206,7 @@ def portable_command(argv: list[str], root: Path = REPOSITORY) -> str:
         if os.path.isabs(value):
             value = os.path.relpath(value, root)
         out.append(flag + eq + value)
-    return "python -m toymae " + " ".join(out)
+    return " ".join([program, *out])
 
 
 def run_meta(argv: list[str], wall_seconds: float, executor_name: str) -> dict:

@@ -350,7 +350,7 @@ const MAE = (() => {
   // draw between steps and drop the work when the visitor edits again.
   function* uncertainty(model, img, seed, k, ratio) {
     const side = model.cfg.imageSize;
-    const sum = new Float64Array(side * side), sq = new Float64Array(side * side);
+    const sum = new Float64Array(side * side);
     const runs = [];
     for (const mask of randomMasks(seed, k, model.cfg.L, ratio)) {
       const { pasted } = reconstruct(model, img, mask);
@@ -363,7 +363,6 @@ const MAE = (() => {
       const mean = sum[i] / k;
       let v = 0;
       for (const r of runs) v += (Math.min(Math.max(r[i], 0), 1) - mean) ** 2;
-      sq[i] = v;
       out[i] = Math.sqrt(v / (k - 1));
     }
     return out;
