@@ -153,6 +153,29 @@ def test_one_seed_reports_a_mean_without_an_interval_and_two_a_t_interval():
     assert rp.aggregate(runs)[0]["probe_acc_ci95"] == pytest.approx(12.706 * 0.05, abs=1e-3)
 
 
+def test_tables_put_each_probe_beside_its_random_init_and_never_average_v1_with_v2_rates():
+    def run(seed: int, protocol: str, rate: float, blind: float) -> dict:
+        study = {"n_all_cv": 0.9 + seed / 100, "pca2_std": 0.8}
+        random = {"n_all_cv": 0.6, "pca2_std": 0.55}
+        halluc = {"protocol": protocol, "blind": {"labels": {"hallucinated": {"rate": blind}}}}
+        return {
+            "cell": {"mask_ratio": 0.6, "decoder_depth": 2, "dataset": "default"},
+            "seed": seed,
+            "held_out_loss": 0.01,
+            "halluc_rate_own": rate,
+            "halluc_rate_common": rate,
+            "halluc_own": halluc,
+            "halluc_common": halluc,
+            "study": {"protocols": {"mean": study}, "random_init": {"mean": random}},
+        }
+
+    rows = rp.aggregate([run(0, "v2", 0.02, 0.25), run(1, "v2", 0.04, 0.25), run(2, "v1", 0.5, 0.25)])
+    assert rows[0]["halluc_rate_own"] == pytest.approx(0.03)  # the v1 count of 0.5 is left out
+    line = next(x for x in rp.markdown_tables(rows).splitlines() if x.startswith("| 0.6 |"))
+    assert line.split(" | ")[1:4] == ["0.986", "0.910 ± 0.025 (0.600)", "0.800 ± 0.000 (0.550)"]
+    assert "0.030 ± 0.127 (0.250)" in line  # the rate beside the blind decoder's
+
+
 def test_the_reproduction_still_names_every_shipped_run():
     """A job's key names its result files: a change to the shipped recipe or the evaluation that moved
     a key would make `reproduce` train the shipped runs again instead of finding them."""

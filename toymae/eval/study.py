@@ -141,15 +141,3 @@ def aggregate_study(runs: list[dict]) -> dict:
             out["random_init"][p][key] = mean_ci(random)
             out["delta"][p][key] = mean_ci([t - b for t, b in zip(trained, random, strict=True)])
     return out
-    for p in runs[0]["study"]["protocols"]:
-        for which in out:
-            out[which][p] = {}
-        for key in METRIC_KEYS:
-            if key not in runs[0]["study"]["protocols"][p]:
-                continue  # recorded before the metric existed
-            trained = [r["study"]["protocols"][p][key] for r in runs]
-            random = [r["study"]["random_init"][p][key] for r in runs]
-            out["trained"][p][key] = mean_ci(trained)
-            out["random_init"][p][key] = mean_ci(random)
-            out["delta"][p][key] = mean_ci([t - b for t, b in zip(trained, random, strict=True)])
-    return out

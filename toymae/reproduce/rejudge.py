@@ -85,7 +85,8 @@ def shipped_file(record: dict) -> str:
 def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path | None, dict]]:
     """Every run of the shipped results.json (with its shipped checkpoint, or None where none is
     shipped: such a record is kept as measured, it cannot be measured again), then runs from sweep job
-    folders (``*.json`` beside ``*.safetensors``); one per (cell, seed), later sources win."""
+    folders (``*.json`` beside ``*.safetensors``); one per (cell, seed), later sources win unless they
+    would replace a record measured under today's protocols with an older one."""
     found: dict[tuple, tuple[Path | None, dict]] = {}
     for record in json.loads((checkpoints / "results.json").read_text())["runs"]:
         path = checkpoints / shipped_file(record)
@@ -95,8 +96,10 @@ def collect(checkpoints: Path, job_dirs: list[Path]) -> list[tuple[Path | None, 
         for res in sorted(d.glob("*.json")):
             record = json.loads(res.read_text())
             ckpt = res.with_suffix(".safetensors")
-            if ckpt.exists():
-                found[(json.dumps(record["cell"], sort_keys=True), record["seed"])] = (ckpt, record)
+            key = (json.dumps(record["cell"], sort_keys=True), record["seed"])
+            # A record measured under today's protocols is never replaced by an older measurement.
+            if ckpt.exists() and (key not in found or is_current(record) or not is_current(found[key][1])):
+                found[key] = (ckpt, record)
     return sorted(found.values(), key=lambda pr: (pr[1]["cell"].get("dataset", ""), pr[1]["name"]))
 
 

@@ -60,8 +60,11 @@ def aggregate(results: list[dict]) -> list[dict]:
             "seeds": sorted(r["seed"] for r in rs),
         }
         for m in METRICS:
-            row[m], row[f"{m}_ci95"] = _mean_ci([r.get(m) for r in rs])
+            row[m], row[f"{m}_ci95"] = _mean_ci([_value(r, m) for r in rs])
         row["study"] = aggregate_study(rs)
+        for m in ("halluc_rate_own", "halluc_rate_common"):  # the blind decoder's confident rate
+            blind = [_blind_rate(r, m.removeprefix("halluc_rate_")) for r in rs]
+            row[f"{m}_blind"] = _mean_ci(blind)[0]
         row["blog_probe_acc"] = (
             None
             if data_name != "default"
@@ -77,48 +80,79 @@ def aggregate(results: list[dict]) -> list[dict]:
     return rows
 
 
+def _value(run: dict, metric: str) -> float | None:
+    """A run's metric; a hallucination rate only when measured under protocol v2 (v1 counted hedging
+    as hallucination: the two must never be averaged together)."""
+    if metric.startswith("halluc_rate_"):
+        report = run.get("halluc_" + metric.removeprefix("halluc_rate_"), {})
+        if report.get("protocol") != "v2":
+            return None
+    return run.get(metric)
+
+
+def _blind_rate(run: dict, which: str) -> float | None:
+    report = run.get(f"halluc_{which}", {})
+    return report["blind"]["labels"]["hallucinated"]["rate"] if "blind" in report else None
+
+
+def _or_na(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def format_mean_ci(mean: float | None, half: float | None) -> str:
     if mean is None:
         return "n/a"
     return f"{mean:.3f} ± {half:.3f}" if half is not None else f"{mean:.3f}"
 
 
+PROBE_SHOWN = ("mean", "n_all_cv")  # the judged probe (protocols.md): mean-pooled, all labels, C by CV
+PCA_SHOWN = ("mean", "pca2_std")  # the judged PCA-2 variant
+
+
+def _beside_random(row: dict, protocol: str, key: str) -> str:
+    """Trained ± its interval, then the same seeds' random-init encoder in parentheses."""
+    trained = row["study"]["trained"].get(protocol, {}).get(key)
+    random = row["study"]["random_init"].get(protocol, {}).get(key)
+    if trained is None or random is None:
+        return "n/a"
+    return f"{format_mean_ci(trained['mean'], trained['ci95'])} ({random['mean']:.3f})"
+
+
 def markdown_tables(rows: list[dict]) -> str:
-    def table(title: str, key: str, pick: Callable[[dict], bool], blog: dict) -> str:
+    def table(title: str, key: str, pick: Callable[[dict], bool]) -> str:
         head = (
-            f"### {title}\n\n| {key.replace('_', ' ')} | blog probe acc | probe acc | PCA-2 acc | "
-            "held-out loss | R² x | R² y | halluc. (own ratio) | halluc. (common ratio) |\n"
-            "|---|---|---|---|---|---|---|---|---|\n"
+            f"### {title}\n\n| {key.replace('_', ' ')} | blog probe acc | "
+            "probe, mean · all_cv (random init) | "
+            "PCA-2, standardised (random init) | held-out loss | confidently hallucinated, own ratio "
+            "(blind decoder) | at ratio 0.6 (blind decoder) |\n"
+            "|---|---|---|---|---|---|---|\n"
         )
         lines = []
         for row in sorted((r for r in rows if pick(r)), key=lambda r: r[key]):
-            b = blog.get(row[key])
+            b = row["blog_probe_acc"]
             cells = [
                 f"{row[key]:g}",
                 f"{b:.3f}" if b is not None else "—",
-                *(format_mean_ci(row[m], row[f"{m}_ci95"]) for m in METRICS[:5]),
-                format_mean_ci(row["halluc_rate_own"], row["halluc_rate_own_ci95"]),
-                format_mean_ci(row["halluc_rate_common"], row["halluc_rate_common_ci95"]),
+                _beside_random(row, *PROBE_SHOWN),
+                _beside_random(row, *PCA_SHOWN),
+                format_mean_ci(row["held_out_loss"], row["held_out_loss_ci95"]),
+                *(
+                    f"{format_mean_ci(row[m], row[f'{m}_ci95'])} ({_or_na(row[f'{m}_blind'])})"
+                    for m in ("halluc_rate_own", "halluc_rate_common")
+                ),
             ]
             lines.append("| " + " | ".join(cells) + " |")
         note = (
-            "\n± is the half-width of the 95% t interval over seeds. Probe accuracies here are the "
-            "C = 1 probe on mean-pooled features with all labels; their random-init baselines and the "
-            "other protocols are in the claims table below.\n"
+            "\n± is the half-width of the 95% t interval over seeds (none for one seed). In parentheses: "
+            "the same seeds' encoder at random initialisation, and for hallucination a blind decoder "
+            "that draws every image as the mean image (protocol v2, docs/protocols.md).\n"
         )
         return head + "\n".join(lines) + "\n" + note
 
     return (
-        table(
-            "Mask ratio (decoder depth 2)", "mask_ratio", lambda r: r["decoder_depth"] == 2, BLOG_MASK_RATIO
-        )
+        table("Mask ratio (decoder depth 2)", "mask_ratio", lambda r: r["decoder_depth"] == 2)
         + "\n"
-        + table(
-            "Decoder depth (mask ratio 0.6)",
-            "decoder_depth",
-            lambda r: r["mask_ratio"] == 0.6,
-            BLOG_DECODER_DEPTH,
-        )
+        + table("Decoder depth (mask ratio 0.6)", "decoder_depth", lambda r: r["mask_ratio"] == 0.6)
     )
 
 
