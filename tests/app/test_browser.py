@@ -12,20 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched, no_exception, wait_idle
 
-from bench.streamlit_server import CHROMIUM_ARGS, running_app
+from bench.streamlit_server import running_app
 from toymae import masks
 from toymae.app.catalog import load_manifest
 from toymae.app.explore import make_shape
 from toymae.config import ShapeWorldConfig
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    NEEDS_CHROMIUM,
     pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints"),
 ]
 
@@ -39,10 +38,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture()
@@ -53,22 +50,6 @@ def page(browser):
     pg.set_default_timeout(60_000)
     yield pg
     context.close()
-
-
-def wait_idle(pg) -> None:
-    """Streamlit shows a 'running' status widget while a script runs; wait until it has been gone a while."""
-    quiet = 0
-    deadline = time.time() + 90
-    while quiet < 4 and time.time() < deadline:
-        pg.wait_for_timeout(250)
-        running = pg.locator('[data-testid="stStatusWidget"]').count() > 0
-        quiet = 0 if running else quiet + 1
-
-
-def no_exception(pg) -> None:
-    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
-        '[data-testid="stException"]'
-    ).first.inner_text()
 
 
 def panels_signature(pg) -> str:

@@ -7,22 +7,19 @@ Skipped when Playwright or /usr/bin/chromium is missing (CI installs both: see .
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched
 
-from bench.streamlit_server import CHROMIUM_ARGS, running_app
+from bench.streamlit_server import running_app
 from toymae.app.catalog import load_manifest
 from toymae.app.tour import TRY_THIS
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    NEEDS_CHROMIUM,
     pytest.mark.skipif(not load_manifest(), reason="no shipped checkpoints"),
 ]
 SCREEN = {"width": 1366, "height": 768}
@@ -37,10 +34,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def fresh_page(browser):

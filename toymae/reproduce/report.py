@@ -137,7 +137,7 @@ def markdown_tables(rows: list[dict]) -> str:
                 _beside_random(row, *PCA_SHOWN),
                 format_mean_ci(row["held_out_loss"], row["held_out_loss_ci95"]),
                 *(
-                    f"{format_mean_ci(row[m], row[f'{m}_ci95'])} ({_or_na(row[f'{m}_blind'])})"
+                    f"{format_mean_ci(row[m], row[f'{m}_ci95'])} ({_or_na(row.get(f'{m}_blind'))})"
                     for m in ("halluc_rate_own", "halluc_rate_common")
                 ),
             ]
@@ -185,8 +185,17 @@ def training_summary(runs: list[dict]) -> str:
     )
     if not same:
         text += " (the runs differ in width or budget: see results.json)"
-    precisions = sorted({r.get("precision", "fp32") for r in runs})
-    return text + f"; {' and '.join(precisions)}; training {seconds[0]:.0f}–{seconds[-1]:.0f} s a run"
+    seeds_by: dict[str, set[int]] = {}
+    for r in runs:
+        seeds_by.setdefault(r.get("precision", "fp32"), set()).add(r.get("seed", 0))
+    if len(seeds_by) == 1:
+        precision = next(iter(seeds_by))
+    else:  # e.g. seed 0 trained where precision="auto" meant fp32, the others where it meant bf16
+        precision = ", ".join(
+            f"{p} (seed{'s' if len(v) > 1 else ''} {', '.join(map(str, sorted(v)))})"
+            for p, v in sorted(seeds_by.items(), key=lambda kv: min(kv[1]))
+        )
+    return text + f"; {precision}; training {seconds[0]:.0f}–{seconds[-1]:.0f} s a run"
 
 
 def runs_of(results: list[dict], dataset: str) -> list[dict]:
