@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -72,7 +73,8 @@ def press_slider(pg: Page, label: str, key: str) -> None:
 def click_option(pg: Page, group: str, option: str) -> None:
     """Click ``option`` in the segmented control labelled ``group``."""
     box = pg.locator('[data-testid="stButtonGroup"]').filter(has=pg.get_by_text(group, exact=True)).first
-    box.get_by_role("button", name=option, exact=True).click()
+    # A required segmented control's options are buttons with the radio role (Streamlit 1.67).
+    box.locator("button").filter(has_text=re.compile(f"^{re.escape(option)}$")).first.click()
 
 
 ACTIONS = {  # name -> (page query, two inputs alternated)
@@ -88,8 +90,8 @@ ACTIONS = {  # name -> (page query, two inputs alternated)
     ),
     "Hallucinations: next page": (
         "hallucinations",
-        lambda pg: pg.get_by_role("button", name="2", exact=True).first.click(),
-        lambda pg: pg.get_by_role("button", name="1", exact=True).first.click(),
+        lambda pg: pg.get_by_role("button", name="Page 2", exact=True).first.click(),
+        lambda pg: pg.get_by_role("button", name="Page 1", exact=True).first.click(),
     ),
     "Representations: protocol": (
         "representations",
