@@ -495,3 +495,27 @@ def test_uploading_a_checkpoint_in_the_sidebar_selects_it_without_an_exception(p
     assert shown.startswith("**bold** _x_.safetensors: ") and "not a safetensors file" in shown, shown
     assert page.locator('[data-testid="stSidebar"] strong', has_text="bold").count() == 0
     assert picker.input_value() == "my-upload (uploaded)"  # the refused file changed nothing
+
+
+def test_the_ratio_slider_of_a_small_uploaded_grid_stops_before_it_hides_every_patch(page, server, tmp_path):
+    from dataclasses import replace
+
+    from toymae.checkpoint import save_checkpoint
+    from toymae.config import RECIPES
+    from toymae.model import build_model
+
+    cfg = RECIPES["tiny"]  # 16 px in 4 x 4 patches: 0.95 would leave int(16 * 0.05) = 0 visible
+    cfg = replace(cfg, model=replace(cfg.model, mask_ratio=0.6))
+    small = save_checkpoint(tmp_path / "small.safetensors", build_model(cfg.model, seed=0, device="cpu"), cfg)
+    page.goto(f"{server}/?ratio=0.95")
+    page.wait_for_selector("h1")
+    wait_idle(page)
+    page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(small))
+    page.wait_for_function(  # the mask as hex: 4 digits for 16 patches (16 for the shipped 64)
+        "() => window.__toymae && window.__toymae.ready && window.__toymae.result.mask.length === 4",
+        timeout=60_000,
+    )
+    no_exception(page)
+    assert page.locator("#tm-ratio").get_attribute("max") == "0.9"
+    state, mask = page.evaluate("() => [window.__toymae.state, window.__toymae.result.mask]")
+    assert state["ratio"] == 0.9 and masks.from_text(mask, 4).sum() == 15  # one patch stays visible

@@ -89,6 +89,12 @@ class Panels {
       if (this.state.mode === "Draw" && !this.state.drawn) this.state.mode = "Random";
       this.focus = { original: [side >> 1, side >> 1], masked: [data.grid >> 1, data.grid >> 1] };
     }
+    // The slider stops where one patch at least stays visible (as Python's mask_ratio_problem): on a
+    // small uploaded grid 0.95 would hide every patch.
+    let top = 0.95;
+    while (top > 0.05 && Math.trunc(L * (1 - top)) < 1) top = round2(top - 0.05);
+    this.el.ratio.max = String(top);
+    if (this.state.ratio > top) this.state.ratio = top;
     let redraw = prev === null || prev.model !== data.model;
     if (!prev || prev.image.key !== data.image.key || prev.image_size !== side) {
       redraw = true;
