@@ -11,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from chromium import ARTIFACTS, CHROMIUM, launched
 
-from bench.streamlit_server import CHROMIUM_ARGS, running_app
+from bench.streamlit_server import running_app
 from toymae.app.catalog import load_manifest
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.browser,
@@ -29,17 +28,12 @@ PROGRESS = '[data-testid="stProgress"]'
 @pytest.fixture(scope="module")
 def page():
     ARTIFACTS.mkdir(exist_ok=True)
-    with (
-        running_app(ARTIFACTS / "streamlit-train.log") as (url, _),
-        playwright_api.sync_playwright() as p,
-    ):
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_app(ARTIFACTS / "streamlit-train.log") as (url, _), launched() as browser:
         pg = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         pg.set_default_timeout(600_000)  # a busy 2-core machine can take minutes to serve the first page
         pg.goto(f"{url}/train")
         pg.wait_for_selector("h1")
         yield pg
-        browser.close()
 
 
 def status(pg) -> str:
@@ -131,3 +125,22 @@ def test_the_shipped_recipe_starts_pauses_resumes_and_stops_within_a_second(page
     assert "is yours alone until you keep it" in pg.locator('[data-testid="stMain"]').inner_text()
     assert not button(pg, "start").is_disabled()
     pg.screenshot(path=str(ARTIFACTS / "train-stopped.png"))
+
+
+def test_sigterm_to_a_server_that_is_training_ends_it_cleanly(tmp_path):
+    """What `docker stop` or a Space restart sends: the server exits 0 within seconds, and neither it
+    nor its training process prints a traceback or aborts ("terminate called ...")."""
+    import signal
+
+    log = tmp_path / "server.log"
+    with running_app(log) as (url, proc), launched() as browser:
+        pg = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        pg.set_default_timeout(300_000)
+        pg.goto(f"{url}/train")
+        pg.wait_for_selector("h1")
+        button(pg, "start").click()
+        wait_status(pg, r"step [1-9]")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    text = log.read_text()
+    assert "Traceback" not in text and "terminate called" not in text, text[-2000:]

@@ -248,6 +248,8 @@ def train_process(config: TrainConfig, outbox: Connection, resume: Event, stop: 
         _ChildRun(config, outbox, resume, stop).run()
     except (BrokenPipeError, ConnectionResetError, EOFError):
         pass  # the server is gone: nobody to train for
+    except KeyboardInterrupt:  # TrainingInterrupted: SIGINT or SIGTERM to the server's process group
+        pass  # the server is stopping (docker stop, a Space restart): it keeps nothing, so neither do we
     except Exception as e:  # before training began (an import, the model); shown to the user
         outbox.send(("update", {"state": "failed", "error": f"{type(e).__name__}: {e}"}))
     finally:
