@@ -26,9 +26,15 @@ PROGRESS = '[data-testid="stProgress"]'
 
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
+    with launched() as b:  # one Playwright per module: a second one inside it cannot start
+        yield b
+
+
+@pytest.fixture(scope="module")
+def page(browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(ARTIFACTS / "streamlit-train.log") as (url, _), launched() as browser:
+    with running_app(ARTIFACTS / "streamlit-train.log") as (url, _):
         pg = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         pg.set_default_timeout(600_000)  # a busy 2-core machine can take minutes to serve the first page
         pg.goto(f"{url}/train")
@@ -127,13 +133,13 @@ def test_the_shipped_recipe_starts_pauses_resumes_and_stops_within_a_second(page
     pg.screenshot(path=str(ARTIFACTS / "train-stopped.png"))
 
 
-def test_sigterm_to_a_server_that_is_training_ends_it_cleanly(tmp_path):
+def test_sigterm_to_a_server_that_is_training_ends_it_cleanly(browser, tmp_path):
     """What `docker stop` or a Space restart sends: the server exits 0 within seconds, and neither it
     nor its training process prints a traceback or aborts ("terminate called ...")."""
     import signal
 
     log = tmp_path / "server.log"
-    with running_app(log) as (url, proc), launched() as browser:
+    with running_app(log) as (url, proc):
         pg = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
         pg.set_default_timeout(300_000)
         pg.goto(f"{url}/train")
