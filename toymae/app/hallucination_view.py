@@ -31,6 +31,7 @@ from toymae.eval.hallucination import (
     LABELS,
     HallucinationReport,
     evaluate_hallucination,
+    is_current,
     pixel_votes,
     score_reconstructions,
 )
@@ -315,9 +316,7 @@ def sweep_rows(results: dict | None, dataset: str) -> list[dict]:
         ]
         flat = {"mask_ratio": row["mask_ratio"], "decoder_depth": row["decoder_depth"]}
         for where in ("own", "common"):
-            reports = [
-                r[f"halluc_{where}"] for r in runs if r.get(f"halluc_{where}", {}).get("protocol") == "v2"
-            ]
+            reports = [r[f"halluc_{where}"] for r in runs if is_current(r.get(f"halluc_{where}", {}))]
             if not reports:
                 return []
             for key, part in ((where, reports), (f"{where}_blind", [x["blind"] for x in reports])):

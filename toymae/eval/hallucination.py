@@ -41,6 +41,7 @@ from toymae.model import MaskedAutoencoder
 
 # Protocol v2's rules, fixed before the re-run of the shipped models (docs/protocols.md).
 DEFAULT_THRESHOLD = 0.5  # share of confident votes for the counterfactual above which an image flips
+PROTOCOL = "v2"  # confident pixels only; v1 counted every pixel by its side of 0.5 (hedging too)
 DEFAULT_MIN_PIXELS = 8  # hidden discriminative pixels needed to decide; also confident pixels needed
 CONFIDENCE_BAND = 0.25  # a pixel counts only at <= 0.5 - band or >= 0.5 + band
 MIN_CONFIDENT_SHARE = 0.5  # and the confident pixels must be at least half the discriminative ones
@@ -143,6 +144,11 @@ def score_reconstructions(
     )
 
 
+def is_current(summary: dict) -> bool:
+    """A summary measured under today's protocol (``PROTOCOL``): v1 rates must never be mixed with it."""
+    return summary.get("protocol") == PROTOCOL
+
+
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval for a proportion k/n ((0, 1) when n = 0)."""
     if n == 0:
@@ -206,7 +212,7 @@ class HallucinationReport:
         s = self.scores
         has_score = bool((~torch.isnan(s.score)).any())
         out = {
-            "protocol": "v2",
+            "protocol": PROTOCOL,
             "mask_ratio": self.mask_ratio,
             "threshold": self.threshold,
             "min_pixels": self.min_pixels,

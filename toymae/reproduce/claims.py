@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Iterable
 
 from toymae.config import PROTOCOLS
-from toymae.eval.hallucination import wilson_interval
+from toymae.eval.hallucination import PROTOCOL, is_current, wilson_interval
 from toymae.eval.study import LABELS, PCA2, metric_key, t95
 
 CLAIMS = {
@@ -238,7 +238,7 @@ def _hallucination(cell: dict[int, dict], dataset: str) -> list[dict]:
     counts, blind = [], []
     for r in cell.values():
         h = r.get("halluc_own", {})
-        if h.get("protocol") != "v2":
+        if not is_current(h):
             continue  # protocol v1 counted hedging as hallucination
         counts.append((h["labels"]["hallucinated"]["k"], h["labels"]["n_decidable"]))
         blind.append((h["blind"]["labels"]["hallucinated"]["k"], h["blind"]["labels"]["n_decidable"]))
@@ -262,7 +262,7 @@ def _hallucination(cell: dict[int, dict], dataset: str) -> list[dict]:
         {
             "claim": "hallucination",
             "dataset": dataset,
-            "protocol": "v2",
+            "protocol": PROTOCOL,
             "labels": "-",
             "state": state,
             "at_ceiling": False,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from toymae.checkpoint import write_atomic
 from toymae.config import TrainConfig
+from toymae.eval import hallucination
 from toymae.reproduce.blog import Cell
 from toymae.reproduce.report import portable_command, run_meta, write_reports
 from toymae.reproduce.sweep import EvalSpec, Job, evaluate_model
@@ -52,7 +53,7 @@ def is_current(record: dict) -> bool:
     """Measured by today's ``evaluate_model`` (hallucination v2 and the cross-validated probe) when its
     job ran: nothing to re-measure."""
     study = record.get("study", {}).get("protocols", {})
-    return record.get("halluc_own", {}).get("protocol") == "v2" and "n_all_cv" in study.get("mean", {})
+    return hallucination.is_current(record.get("halluc_own", {})) and "n_all_cv" in study.get("mean", {})
 
 
 def rejudge(items: list[tuple[Path | None, dict]], workers: int = 2, measure: bool = True) -> list[dict]:

@@ -18,6 +18,7 @@ import torch
 from toymae import __version__
 from toymae.checkpoint import write_atomic
 from toymae.config import TrainConfig
+from toymae.eval import hallucination
 from toymae.eval.study import aggregate_study, mean_ci
 from toymae.reproduce.blog import BLOG_DECODER_DEPTH, BLOG_MASK_RATIO
 from toymae.reproduce.claims import judge, verdict_markdown
@@ -85,7 +86,7 @@ def _value(run: dict, metric: str) -> float | None:
     as hallucination: the two must never be averaged together)."""
     if metric.startswith("halluc_rate_"):
         report = run.get("halluc_" + metric.removeprefix("halluc_rate_"), {})
-        if report.get("protocol") != "v2":
+        if not hallucination.is_current(report):
             return None
     return run.get(metric)
 
