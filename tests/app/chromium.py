@@ -30,6 +30,18 @@ def launched() -> Iterator:
             browser.close()
 
 
+@contextmanager
+def new_tab(browser, width: int = 1366, height: int = 768, timeout_ms: int = 60_000) -> Iterator:
+    """A page in a fresh browser context (and so a fresh Streamlit session), closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    pg = context.new_page()
+    pg.set_default_timeout(timeout_ms)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
 def wait_idle(pg, seconds: float = 90) -> None:
     """Streamlit shows a 'running' status widget while a script runs; wait until it has been gone a
     second (four looks 250 ms apart), or ``seconds`` have passed."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched, no_exception, wait_idle
+from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched, new_tab, no_exception, wait_idle
 
 from bench.streamlit_server import running_app
 from toymae import masks
@@ -45,11 +45,8 @@ def browser(server):
 @pytest.fixture()
 def page(browser):
     """A fresh tab (and so a fresh Streamlit session) for every test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    context.close()
+    with new_tab(browser, 1400, 1000) as pg:
+        yield pg
 
 
 def panels_signature(pg) -> str:

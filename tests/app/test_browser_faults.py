@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched, no_exception, wait_idle
+from chromium import ARTIFACTS, NEEDS_CHROMIUM, launched, new_tab, no_exception, wait_idle
 
 from bench.streamlit_server import running_app
 from toymae.app.catalog import CHECKPOINT_DIR, load_manifest
@@ -60,11 +60,8 @@ def browser():
 
 @pytest.fixture()
 def page(browser):
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    pg = context.new_page()
-    pg.set_default_timeout(180_000)
-    yield pg
-    context.close()
+    with new_tab(browser, timeout_ms=180_000) as pg:
+        yield pg
 
 
 def open_page(pg, url: str) -> None:
