@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,10 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from toymae.checkpoint import load_checkpoint, write_atomic  # noqa: E402
-from toymae.config import RECIPES, TrainConfig  # noqa: E402
+from toymae.config import RECIPES, TrainConfig, with_changes  # noqa: E402
 from toymae.data import eval_set, make_generator, sample  # noqa: E402
+from toymae.eval.hallucination import PROTOCOL  # noqa: E402
 from toymae.reproduce.blog import blog_cells  # noqa: E402
-from toymae.reproduce.claims import MARK, judge, paired  # noqa: E402
+from toymae.reproduce.claims import MARK, PCA2_JUDGED, judge, paired  # noqa: E402
 from toymae.reproduce.sweep import (  # noqa: E402
     HELD_OUT_N,
     LocalExecutor,
@@ -51,25 +51,51 @@ STEPS = RECIPES["shipped"].steps
 DEPTH_CELLS = ("ratio0.6-dec1", "ratio0.6-dec4")
 POOL = 2000  # images: 3,200 steps x 64 = ~100 epochs
 JUDGED = ("mean", "all_cv")  # (protocol, labels) that decides a training hypothesis
-# name -> (what changes, edits to the model config, edits to the training config)
-HYPOTHESES: dict[str, tuple[str, dict, dict]] = {
-    "baseline": (f"the shipped varied recipe: widths 64/32, {STEPS:,} steps", {}, {}),
-    "finite-pool": (f"a fixed pool of {POOL:,} training images (~100 epochs)", {}, {"train_pool": POOL}),
-    "wide-decoder": ("a decoder as wide as the encoder (64)", {"decoder_embed_dim": 64}, {}),
-    "norm-pix": ("norm-pix loss: each target patch standardised", {"norm_pix_loss": True}, {}),
-    "4x-steps": (f"4x longer training: {4 * STEPS:,} steps", {}, {"steps": 4 * STEPS}),
-    "widths-128": ("widths 128/64 (encoder/decoder)", {"embed_dim": 128, "decoder_embed_dim": 64}, {}),
+CURVE_EVERY = 800  # steps between held-out losses during training: the budget's convergence check
+CONVERGED = 0.10  # bench/convergence.py's tolerance
+# name -> (what changes, config edits by field name (config.with_changes))
+HYPOTHESES: dict[str, tuple[str, dict]] = {
+    "baseline": (f"the shipped varied recipe: widths 64/32, {STEPS:,} steps", {}),
+    "finite-pool": (f"a fixed pool of {POOL:,} training images (~100 epochs)", {"train_pool": POOL}),
+    "wide-decoder": ("a decoder as wide as the encoder (64)", {"decoder_embed_dim": 64}),
+    "norm-pix": (
+        "norm-pix loss: each target patch standardised",
+        {"norm_pix_loss": True, "eval_every": CURVE_EVERY},
+    ),
+    "grid-16": (
+        "a 16 x 16 patch grid, as the blog's figure: 64 px images, patch 4",
+        {"image_size": 64, "eval_every": CURVE_EVERY},
+    ),
+    "grid-4": (
+        "a 4 x 4 patch grid: patch 8 at 32 px (ratio 0.9 keeps 1 of 16 patches)",
+        {"patch_size": 8, "eval_every": CURVE_EVERY},
+    ),
+    "4x-steps": (f"4x longer training: {4 * STEPS:,} steps", {"steps": 4 * STEPS}),
+    "widths-128": ("widths 128/64 (encoder/decoder)", {"embed_dim": 128, "decoder_embed_dim": 64}),
 }
+# The cells each hypothesis trains: the two that decide the depth claims, unless its claim needs more.
+CELLS = {"grid-4": "all"}
 # Written before the runs they judge. "depth claim" = claims.judge's `depth` verdict at JUDGED.
+DEPTH_RULE = "the depth claim's state (a depth-4 drop of at least 0.1, paired)"
 RULES = {
     "finite-pool": "holds when the depth claim holds AND the loss gap (held-out minus pool images, same "
     "masks) grows with depth: paired gap(depth 4) - gap(depth 1) with its 95% interval above 0; refuted "
     "when the depth claim is refuted; otherwise inconclusive",
-    "wide-decoder": "the depth claim's state (a depth-4 drop of at least 0.1, paired)",
-    "norm-pix": "the depth claim's state (a depth-4 drop of at least 0.1, paired)",
-    "4x-steps": "the depth claim's state (a depth-4 drop of at least 0.1, paired)",
-    "widths-128": "the depth claim's state (a depth-4 drop of at least 0.1, paired)",
-    "baseline": "the depth claim's state (a depth-4 drop of at least 0.1, paired)",
+    "wide-decoder": DEPTH_RULE,
+    "norm-pix": DEPTH_RULE,
+    "4x-steps": DEPTH_RULE,
+    "widths-128": DEPTH_RULE,
+    "baseline": DEPTH_RULE,
+    "grid-16": "holds when the depth claim or the standardised PCA-2 claim holds at protocol mean (both "
+    "are refuted on the shipped 8 x 8 varied runs); refuted when both are refuted; otherwise "
+    "inconclusive. Depth cells only: hallucination, sweet spot and ratio 0.9 are not run",
+    "grid-4": "the sweet-spot claim's state at JUDGED (best ratio in 0.5-0.7 ahead of every other ratio, "
+    "paired); all 9 cells are trained, so every claim is reported beside it",
+    "budget": "a hypothesis trained with a loss curve counts as converged at its budget when, in every "
+    "cell, the seed-mean held-out loss halfway (step 1,600, mid-schedule: above what a 1,600-step run "
+    "reaches after its own decay, so stricter than bench/convergence.py's rule) is within 10% of the "
+    "seed-mean loss at the last step (the trainer's 512 evaluation images); a hypothesis whose budget is "
+    "not converged is inconclusive whatever its claims say",
     "pca-standardised": "on the shipped models (mean protocol, standardised PCA-2, 3 seeds, each dataset): "
     "holds when depth 1 >= 0.8 and depth 1 - depth 4 >= 0.15 paired with its interval above 0; refuted "
     "when the paired interval's upper end is below 0.15 or depth 1's interval lies below 0.8",
@@ -81,16 +107,62 @@ PCA_STD_FLOOR, PCA_STD_GAP = 0.8, 0.15
 
 
 def hypothesis_config(name: str) -> TrainConfig:
-    _, model_edits, train_edits = HYPOTHESES[name]
-    base = base_config(data=DATASET)
-    return replace(base, model=replace(base.model, **model_edits), **train_edits)
+    return with_changes(base_config(data=DATASET), **HYPOTHESES[name][1])
 
 
-def depth_verdict(runs: list[dict]) -> dict | None:
-    for v in judge(runs, DATASET):
-        if v["claim"] == "depth" and (v["protocol"], v["labels"]) == JUDGED:
-            return v
-    return None
+def hypothesis_cells(name: str) -> list:
+    cells = blog_cells(DATASET)
+    if CELLS.get(name) == "all":
+        return cells
+    return [c for c in cells if c.name.removeprefix(f"{DATASET}-") in DEPTH_CELLS]
+
+
+def verdict_at(verdicts: list[dict], claim: str, protocol: str, labels: str) -> dict | None:
+    return next(
+        (v for v in verdicts if (v["claim"], v["protocol"], v["labels"]) == (claim, protocol, labels)),
+        None,
+    )
+
+
+def budget_check(runs: list[dict]) -> dict | None:
+    """The ``budget`` rule: per cell, seed-mean held-out loss halfway and at the end (None without curves)."""
+    by_cell: dict[str, dict[int, list[float]]] = {}
+    for r in runs:
+        curve = {p["step"]: p["held_out_loss"] for p in r.get("curve", [])}
+        last = max(curve, default=None)
+        if last is None or last // 2 not in curve:
+            return None
+        cell = by_cell.setdefault(r["name"].rsplit("-seed", 1)[0], {"half": [], "end": []})
+        cell["half"].append(curve[last // 2])
+        cell["end"].append(curve[last])
+    if not by_cell:
+        return None
+    cells = {
+        name: {"half": statistics.fmean(v["half"]), "end": statistics.fmean(v["end"]), "seeds": len(v["end"])}
+        for name, v in by_cell.items()
+    }
+    for v in cells.values():
+        v["ratio"] = v["half"] / v["end"]
+    return {"converged": all(v["ratio"] <= 1 + CONVERGED for v in cells.values()), "cells": cells}
+
+
+def decide(name: str, verdicts: list[dict]) -> tuple[str, dict | None]:
+    """A training hypothesis's state by its rule, and the verdict that decided it."""
+    if name == "grid-4":
+        v = verdict_at(verdicts, "sweet_spot", *JUDGED)
+        return (v["state"] if v else "inconclusive"), v
+    depth = verdict_at(verdicts, "depth", *JUDGED)
+    if name != "grid-16":
+        return (depth["state"] if depth else "inconclusive"), depth
+    pca = verdict_at(verdicts, "pca2", JUDGED[0], PCA2_JUDGED)
+    states = {v["state"] for v in (depth, pca) if v}
+    if "holds" in states:
+        state = "holds"
+    elif states == {"refuted"} and depth and pca:
+        state = "refuted"
+    else:
+        state = "inconclusive"
+    return state, depth
 
 
 def pool_gap(out_dir: Path, job) -> float:
@@ -109,8 +181,8 @@ def pool_gap(out_dir: Path, job) -> float:
 
 def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
     runs = [done[j.key] for j in jobs if j.key in done]
-    v = depth_verdict(runs)
-    state = v["state"] if v else "inconclusive"
+    verdicts = judge(runs, DATASET)
+    state, v = decide(name, verdicts)
     extra = {}
     if name == "finite-pool" and v is not None:
         gaps = {d: {} for d in (1, 4)}
@@ -123,6 +195,11 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         state = (
             "holds" if state == "holds" and grows else ("refuted" if state == "refuted" else "inconclusive")
         )
+    budget = budget_check(runs)
+    if budget is not None:
+        extra["budget"] = budget
+        if not budget["converged"]:
+            state = "inconclusive"
     return {
         "hypothesis": name,
         "change": HYPOTHESES[name][0],
@@ -132,7 +209,17 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         "cost_seconds": sum(r["train_seconds"] for r in runs),
         "runs": [_run_row(r) for r in runs],
         "judged": v,
-        "verdicts": [x for x in judge(runs, DATASET) if x["claim"] in ("depth", "pca2")],
+        "claims": {
+            claim: verdict_at(verdicts, claim, *key)
+            for claim, key in (
+                ("hallucination", (PROTOCOL, "-")),
+                ("sweet_spot", JUDGED),
+                ("ratio_0.9", JUDGED),
+                ("depth", JUDGED),
+                ("pca2", (JUDGED[0], PCA2_JUDGED)),
+            )
+        },
+        "verdicts": [x for x in verdicts if x["protocol"] in (JUDGED[0], PROTOCOL)],
         **extra,
     }
 
@@ -335,7 +422,6 @@ def main() -> None:
     names = [n for n in args.only.split(",") if n]
     if unknown := set(names) - set(HYPOTHESES):
         ap.error(f"unknown hypotheses {sorted(unknown)}; known: {', '.join(HYPOTHESES)}")
-    cells = [c for c in blog_cells(DATASET) if c.name.removeprefix(f"{DATASET}-") in DEPTH_CELLS]
     out_dir = Path(args.out)
     results = json.loads(Path(args.results).read_text())
     judged = [judge_pca_standardised(results), single_seed_patterns(results)]
@@ -349,7 +435,7 @@ def main() -> None:
 
     write()
     for name in names:
-        jobs = make_jobs(hypothesis_config(name), range(args.seeds), cells=cells)
+        jobs = make_jobs(hypothesis_config(name), range(args.seeds), cells=hypothesis_cells(name))
         print(f"{name}: {HYPOTHESES[name][0]} ({len(jobs)} jobs)", file=sys.stderr, flush=True)
         if not args.finished_only:
             run_sweep(jobs, out_dir, LocalExecutor(workers=args.workers))

@@ -183,6 +183,7 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """Held-out reconstruction loss (fixed masks) and shape-probe accuracies."""
+        t0 = time.perf_counter()
         sets = self.eval_sets
         self.model.eval()
         gen = torch.Generator().manual_seed(sets.mask_generator_seed)
@@ -198,6 +199,7 @@ class Trainer:
             "held_out_loss": sum(losses) / len(imgs),
             "probe_acc": report.probe_acc,
             "pca2_acc": report.pca2_acc,
+            "seconds": time.perf_counter() - t0,  # evaluation is not training time
         }
         self.history.append(row)
         return row

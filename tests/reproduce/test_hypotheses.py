@@ -2,6 +2,8 @@
 study's thresholds."""
 
 from dataclasses import asdict, replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -9,8 +11,12 @@ from bench.hypotheses import (
     DATASET,
     DEPTH_CELLS,
     HYPOTHESES,
+    budget_check,
+    decide,
+    hypothesis_cells,
     hypothesis_config,
     judge_pca_standardised,
+    judge_training,
     markdown,
     single_seed_patterns,
 )
@@ -36,13 +42,77 @@ def test_the_baseline_is_the_shipped_varied_recipe_so_the_sweep_jobs_are_reused(
 
 @pytest.mark.parametrize("name", [n for n in HYPOTHESES if n != "baseline"])
 def test_each_hypothesis_changes_exactly_its_named_fields(name):
-    _, model_edits, train_edits = HYPOTHESES[name]
+    _, edits = HYPOTHESES[name]
     base = _flat(hypothesis_config("baseline").to_dict())
     changed = _flat(hypothesis_config(name).to_dict())
     differing = {k for k in base.keys() | changed.keys() if base.get(k) != changed.get(k)}
-    assert differing == {f"model.{k}" for k in model_edits} | set(train_edits)
-    keys = {j.key for j in make_jobs(hypothesis_config(name), range(3), cells=CELLS)}
-    assert keys.isdisjoint(j.key for j in make_jobs(hypothesis_config("baseline"), range(3), cells=CELLS))
+    assert {k.rsplit(".", 1)[-1] for k in differing} == set(edits)
+    if "image_size" in edits:  # the model and the images it reads change together
+        assert {"model.image_size", "data.image_size"} <= differing
+    cells = hypothesis_cells(name)
+    keys = {j.key for j in make_jobs(hypothesis_config(name), range(3), cells=cells)}
+    assert keys.isdisjoint(j.key for j in make_jobs(hypothesis_config("baseline"), range(3), cells=cells))
+
+
+def test_grid_4_trains_every_cell_the_others_the_two_depth_cells():
+    assert hypothesis_cells("grid-4") == blog_cells(DATASET)
+    assert hypothesis_cells("grid-16") == CELLS == hypothesis_cells("norm-pix")
+    assert (
+        hypothesis_config("grid-16").model.grid_size == 16
+        and hypothesis_config("grid-4").model.grid_size == 4
+    )
+
+
+def _curve(name: str, seed: int, half: float, end: float) -> dict:
+    return {
+        "name": f"{name}-seed{seed}",
+        "curve": [{"step": 1600, "held_out_loss": half}, {"step": 3200, "held_out_loss": end}],
+    }
+
+
+def test_the_budget_counts_as_converged_only_when_every_cell_is_within_ten_percent_halfway():
+    ok = [_curve("a", s, 0.105, 0.1) for s in range(3)] + [_curve("b", s, 0.2, 0.19) for s in range(3)]
+    assert budget_check(ok)["converged"]
+    late = ok[:3] + [_curve("b", s, 0.23, 0.19) for s in range(3)]  # b still falls 21% in its second half
+    check = budget_check(late)
+    assert not check["converged"] and check["cells"]["b"]["ratio"] == pytest.approx(0.23 / 0.19)
+    assert budget_check([{"name": "a-seed0"}]) is None  # trained without a curve: no check
+
+
+def _v(claim: str, state: str, labels: str = "all_cv") -> dict:
+    return {"claim": claim, "protocol": "mean", "labels": labels, "state": state}
+
+
+def test_grid_16_holds_when_depth_or_standardised_pca_holds_and_is_refuted_only_when_both_are():
+    refuted = [_v("depth", "refuted"), _v("pca2", "refuted", "pca2_std"), _v("pca2", "holds", "pca2")]
+    assert decide("grid-16", refuted)[0] == "refuted"  # the raw PCA-2 variant does not decide
+    assert decide("grid-16", [_v("depth", "refuted"), _v("pca2", "holds", "pca2_std")])[0] == "holds"
+    assert (
+        decide("grid-16", [_v("depth", "refuted"), _v("pca2", "inconclusive", "pca2_std")])[0]
+        == "inconclusive"
+    )
+    assert decide("grid-16", [_v("depth", "refuted")])[0] == "inconclusive"  # PCA-2 not measured
+    assert decide("grid-4", [_v("depth", "holds"), _v("sweet_spot", "refuted")])[0] == "refuted"
+    assert decide("norm-pix", [_v("depth", "holds"), _v("sweet_spot", "refuted")])[0] == "holds"
+
+
+def test_an_unconverged_budget_leaves_a_hypothesis_inconclusive_whatever_its_claims_say():
+    runs = {}
+    for depth, value in ((1, 0.95), (4, 0.6)):  # a clear depth drop ...
+        for s in range(3):
+            r = _run(0.6, depth, s, value + 0.01 * s, 0.6)
+            r.update(_curve(f"varied-ratio0.6-dec{depth}", s, 0.3, 0.1), seed=s, held_out_loss=0.1)
+            r.update(train_seconds=1.0, halluc_own={})
+            runs[f"{depth}-{s}"] = r
+    jobs = [SimpleNamespace(key=k) for k in runs]
+    judged = judge_training("norm-pix", jobs, runs, Path("unused"))
+    assert judged["judged"]["state"] == "holds"
+    assert (
+        judged["state"] == "inconclusive" and not judged["budget"]["converged"]
+    )  # ... but loss still falling
+    for r in runs.values():
+        r["curve"][0]["held_out_loss"] = 0.105
+    assert judge_training("norm-pix", jobs, runs, Path("unused"))["state"] == "holds"
 
 
 def _run(ratio: float, depth: int, seed: int, trained: float, random: float, data: str = DATASET) -> dict:

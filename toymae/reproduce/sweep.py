@@ -135,8 +135,10 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
         torch.set_num_threads(job.threads)
     t0 = time.perf_counter()
     trainer = Trainer(job.config, device=job.device)
-    trainer.run(final_eval=False)  # evaluated below, on the sweep's larger sets
-    train_seconds = time.perf_counter() - t0
+    # Evaluated below, on the sweep's larger sets. A config that asks for evaluations during training
+    # also gets one at its last step: its loss curve ("curve") is a convergence check on the budget.
+    trainer.run(final_eval=bool(job.config.eval_every))
+    train_seconds = time.perf_counter() - t0 - sum(h["seconds"] for h in trainer.history)
     model, spec = trainer.model, job.eval
     result = {
         "key": job.key,
@@ -151,6 +153,8 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
         "eval": asdict(spec),
         "toymae_version": __version__,
     }
+    if trainer.history:
+        result["curve"] = [{"step": h["step"], "held_out_loss": h["held_out_loss"]} for h in trainer.history]
     if extra is not None:
         result["extra"] = extra(job, model)
     summary = {k: v for k, v in trainer.summary().items() if k != "history"}
