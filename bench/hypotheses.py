@@ -91,11 +91,13 @@ RULES = {
     "inconclusive. Depth cells only: hallucination, sweet spot and ratio 0.9 are not run",
     "grid-4": "the sweet-spot claim's state at JUDGED (best ratio in 0.5-0.7 ahead of every other ratio, "
     "paired); all 9 cells are trained, so every claim is reported beside it",
-    "budget": "a hypothesis trained with a loss curve counts as converged at its budget when, in every "
-    "cell, the seed-mean held-out loss halfway (step 1,600, mid-schedule: above what a 1,600-step run "
-    "reaches after its own decay, so stricter than bench/convergence.py's rule) is within 10% of the "
-    "seed-mean loss at the last step (the trainer's 512 evaluation images); a hypothesis whose budget is "
-    "not converged is inconclusive whatever its claims say",
+    "budget": "every training hypothesis keeps the shipped budget (3,200 steps), so it compares like with "
+    "like against the shipped 8 x 8 runs; its loss curve is reported, not used as a gate: per cell, the "
+    "seed-mean held-out loss halfway (step 1,600, mid-schedule) over the loss at the last step (the "
+    "trainer's 512 evaluation images); 'converged' when that ratio is at most 1.1 in every cell "
+    "(bench/convergence.py's 10%). The shipped default curve is not converged by this test either "
+    "(a 1,600-step run ends at twice the 3,200-step loss), so a verdict on an unconverged budget is "
+    "written as 'at 3,200 steps', and a longer budget could change it",
     "pca-standardised": "on the shipped models (mean protocol, standardised PCA-2, 3 seeds, each dataset): "
     "holds when depth 1 >= 0.8 and depth 1 - depth 4 >= 0.15 paired with its interval above 0; refuted "
     "when the paired interval's upper end is below 0.15 or depth 1's interval lies below 0.8",
@@ -195,11 +197,8 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         state = (
             "holds" if state == "holds" and grows else ("refuted" if state == "refuted" else "inconclusive")
         )
-    budget = budget_check(runs)
-    if budget is not None:
-        extra["budget"] = budget
-        if not budget["converged"]:
-            state = "inconclusive"
+    if (budget := budget_check(runs)) is not None:
+        extra["budget"] = budget  # reported beside the verdict (RULES["budget"])
     return {
         "hypothesis": name,
         "change": HYPOTHESES[name][0],
@@ -381,9 +380,19 @@ def markdown(judged: list[dict]) -> str:
                 g = h["gap_growth"]
                 ci = f" [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}]" if g["ci95"] else ""
                 nums += f"; loss-gap growth (depth 4 - depth 1) {g['mean']:+.4f}{ci}"
+            if claims := h.get("claims"):
+                nums += "; every claim: " + ", ".join(
+                    f"{claim} {MARK[v['state']]}" for claim, v in claims.items() if v is not None
+                )
+            verdict = MARK[h["state"]]
+            if (budget := h.get("budget")) is not None:
+                worst = max(c["ratio"] for c in budget["cells"].values())
+                nums += f"; loss halfway / end {worst:.2f} at most"
+                if not budget["converged"]:
+                    verdict += f" at {STEPS:,} steps (loss still falling)"
             lines.append(
                 f"| {h['hypothesis']} ({h['change']}) | {h['rule']} | {h['cost_seconds']:.0f} | "
-                f"{MARK[h['state']]} | {nums} |"
+                f"{verdict} | {nums} |"
             )
     lines += [
         "",

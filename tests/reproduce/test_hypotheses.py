@@ -96,7 +96,7 @@ def test_grid_16_holds_when_depth_or_standardised_pca_holds_and_is_refuted_only_
     assert decide("norm-pix", [_v("depth", "holds"), _v("sweet_spot", "refuted")])[0] == "holds"
 
 
-def test_an_unconverged_budget_leaves_a_hypothesis_inconclusive_whatever_its_claims_say():
+def test_the_loss_curve_is_reported_beside_the_verdict_not_used_as_a_gate():
     runs = {}
     for depth, value in ((1, 0.95), (4, 0.6)):  # a clear depth drop ...
         for s in range(3):
@@ -106,13 +106,8 @@ def test_an_unconverged_budget_leaves_a_hypothesis_inconclusive_whatever_its_cla
             runs[f"{depth}-{s}"] = r
     jobs = [SimpleNamespace(key=k) for k in runs]
     judged = judge_training("norm-pix", jobs, runs, Path("unused"))
-    assert judged["judged"]["state"] == "holds"
-    assert (
-        judged["state"] == "inconclusive" and not judged["budget"]["converged"]
-    )  # ... but loss still falling
-    for r in runs.values():
-        r["curve"][0]["held_out_loss"] = 0.105
-    assert judge_training("norm-pix", jobs, runs, Path("unused"))["state"] == "holds"
+    assert judged["state"] == "holds" and not judged["budget"]["converged"]  # ... loss still falling
+    assert "at 3,200 steps" in markdown([judged])
 
 
 def _run(ratio: float, depth: int, seed: int, trained: float, random: float, data: str = DATASET) -> dict:
