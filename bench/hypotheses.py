@@ -197,8 +197,29 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         state = (
             "holds" if state == "holds" and grows else ("refuted" if state == "refuted" else "inconclusive")
         )
+    summary = v["summary"] if v else "no finished runs"
+    if g := extra.get("gap_growth"):
+        ci = f" [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}]" if g["ci95"] else ""
+        summary += f"; loss-gap growth (depth 4 - depth 1) {g['mean']:+.4f}{ci}"
+    claims = {
+        claim: verdict_at(verdicts, claim, *key)
+        for claim, key in (
+            ("hallucination", (PROTOCOL, "-")),
+            ("sweet_spot", JUDGED),
+            ("ratio_0.9", JUDGED),
+            ("depth", JUDGED),
+            ("pca2", (JUDGED[0], PCA2_JUDGED)),
+        )
+    }
+    summary += "; every claim: " + ", ".join(
+        f"{claim} {MARK[c['state']]}" for claim, c in claims.items() if c is not None
+    )
     if (budget := budget_check(runs)) is not None:
         extra["budget"] = budget  # reported beside the verdict (RULES["budget"])
+        worst = max(c["ratio"] for c in budget["cells"].values())
+        summary += f"; held-out loss halfway / at the end: {worst:.2f} at most"
+        if not budget["converged"]:
+            extra["note"] = f"at {STEPS:,} steps (loss still falling)"
     return {
         "hypothesis": name,
         "change": HYPOTHESES[name][0],
@@ -208,16 +229,8 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         "cost_seconds": sum(r["train_seconds"] for r in runs),
         "runs": [_run_row(r) for r in runs],
         "judged": v,
-        "claims": {
-            claim: verdict_at(verdicts, claim, *key)
-            for claim, key in (
-                ("hallucination", (PROTOCOL, "-")),
-                ("sweet_spot", JUDGED),
-                ("ratio_0.9", JUDGED),
-                ("depth", JUDGED),
-                ("pca2", (JUDGED[0], PCA2_JUDGED)),
-            )
-        },
+        "summary": summary,
+        "claims": claims,
         "verdicts": [x for x in verdicts if x["protocol"] in (JUDGED[0], PROTOCOL)],
         **extra,
     }
@@ -374,25 +387,10 @@ def markdown(judged: list[dict]) -> str:
             )
             lines.append(f"| seed-noise | {h['rule']} | 0 (shipped models) | estimate | {nums} |")
         else:
-            v = h["judged"]
-            nums = v["summary"] if v else "no finished runs"
-            if "gap_growth" in h:
-                g = h["gap_growth"]
-                ci = f" [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}]" if g["ci95"] else ""
-                nums += f"; loss-gap growth (depth 4 - depth 1) {g['mean']:+.4f}{ci}"
-            if claims := h.get("claims"):
-                nums += "; every claim: " + ", ".join(
-                    f"{claim} {MARK[v['state']]}" for claim, v in claims.items() if v is not None
-                )
-            verdict = MARK[h["state"]]
-            if (budget := h.get("budget")) is not None:
-                worst = max(c["ratio"] for c in budget["cells"].values())
-                nums += f"; loss halfway / end {worst:.2f} at most"
-                if not budget["converged"]:
-                    verdict += f" at {STEPS:,} steps (loss still falling)"
+            verdict = MARK[h["state"]] + (f" {h['note']}" if h.get("note") else "")
             lines.append(
                 f"| {h['hypothesis']} ({h['change']}) | {h['rule']} | {h['cost_seconds']:.0f} | "
-                f"{verdict} | {nums} |"
+                f"{verdict} | {h['summary']} |"
             )
     lines += [
         "",

@@ -124,7 +124,8 @@ def hypothesis_rows(hypotheses: list[dict]) -> list[dict[str, str]]:
                 "rule": h.get("rule", "—"),
                 "state": MARK.get(
                     state, "estimate, not a verdict" if h["hypothesis"] == "seed-noise" else "—"
-                ),
+                )
+                + (f" {h['note']}" if h.get("note") else ""),
                 "summary": hypothesis_summary(h),
             }
         )
