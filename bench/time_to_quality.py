@@ -19,7 +19,7 @@ chunk the held-out loss (the sweep's: 1,000 probe-test images, fixed masks) is m
 Prints, per contender, steps and training seconds to the target, images/s and model FLOP utilisation
 against the matmul peaks measured in the same run, and the time ratio against the reference.
 
-    python bench/time_to_quality.py [--every 200] [--reference-bf16]
+    python bench/time_to_quality.py [--seeds 3] [--every 200] [--reference-bf16]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from toymae.reproduce.sweep import HELD_OUT_N, EvalSpec, base_config  # noqa: E4
 from toymae.train import Trainer, cpu_bf16_matmul, lr_at  # noqa: E402
 
 CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
+REFERENCE = "reference (fp32)"
 TARGET_FACTOR = 1.1  # the convergence rule's "within 10% of the full budget's held-out loss"
 
 
@@ -144,22 +146,12 @@ class Contender:
         return self.reached_at is not None or self.trainer.step >= max_steps
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--every", type=int, default=200, help="steps between held-out evaluations")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reference-bf16", action="store_true", help="also the reference under bf16 autocast")
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--max-steps", type=int, default=None, help="stop earlier (a smoke run)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    base = base_config()
-    config = replace(base, model=replace(base.model, **CELL), seed=args.seed)
-    target, n_seeds = target_loss()
+def race(
+    config: TrainConfig, target: float, every: int, max_steps: int, reference_bf16: bool
+) -> list[Contender]:
+    """The contenders train on ``config``'s seed round-robin until each reaches ``target`` or the cap."""
     spec = EvalSpec()
     held_out_images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
-
     auto = Trainer(config, device="cpu")
     fp32 = Trainer(replace(config, precision="fp32"), device="cpu")
     contenders = [
@@ -167,36 +159,15 @@ def main() -> None:
         Contender("toymae (fp32)", fp32, toymae_held_out(fp32)),
     ]
     ref = ReferenceTrainer(config)
-    contenders.append(Contender("reference (fp32)", ref, ref.held_out_loss))
-    if args.reference_bf16:
+    contenders.append(Contender(REFERENCE, ref, ref.held_out_loss))
+    if reference_bf16:
         ref16 = ReferenceTrainer(config, bf16=True)
         contenders.append(Contender("reference (bf16 autocast)", ref16, ref16.held_out_loss))
-
-    flops = training_flops_per_image(config.model)
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(
-        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, bf16 matrix instructions: {cpu_bf16_matmul()}"
-    )
-    print(
-        f"cell: ratio {CELL['mask_ratio']}, decoder depth {CELL['decoder_depth']}, widths "
-        f"{config.model.embed_dim}/{config.model.decoder_embed_dim}, batch {config.batch_size}, "
-        f"lr {config.lr}, schedule over {config.steps} steps, seed {config.seed}"
-    )
-    print(
-        f"target held-out loss {target:.5f} = {TARGET_FACTOR} x the shipped {n_seeds}-seed mean at "
-        f"{config.steps} steps; analytic {flops / 1e6:.1f} MFLOP per training image; matmul peak "
-        f"fp32 {peaks['fp32'] / 1e9:.0f}, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s",
-        flush=True,
-    )
-    max_steps = min(args.max_steps or config.steps, config.steps)
-    if max_steps < 1 or args.every < 1:
-        ap.error("--max-steps and --every must be positive")
     while not all(c.done(max_steps) for c in contenders):
         for c in contenders:
             if c.done(max_steps):
                 continue
-            steps = min(args.every, max_steps - c.trainer.step)
+            steps = min(every, max_steps - c.trainer.step)
             t = time.perf_counter()
             for _ in range(steps):
                 c.trainer.train_step()
@@ -205,12 +176,23 @@ def main() -> None:
             if c.last_loss <= target:
                 c.reached_at = (c.trainer.step, c.train_seconds)
         print(
-            "  ".join(f"{c.name}: step {c.trainer.step} loss {c.last_loss:.5f}" for c in contenders),
+            f"seed {config.seed}: "
+            + "  ".join(f"{c.name}: step {c.trainer.step} loss {c.last_loss:.5f}" for c in contenders),
             flush=True,
         )
-    ref_seconds = next(c for c in contenders if c.name == "reference (fp32)")
-    ref_time = ref_seconds.reached_at[1] if ref_seconds.reached_at else None
-    print(f"\n{'contender':<26} {'steps':>6} {'seconds':>8} {'img/s':>7} {'MFU':>6}  vs reference (fp32)")
+    return contenders
+
+
+def speedup(contenders: list[Contender]) -> dict[str, float | None]:
+    """Each contender's time-to-target ratio against the reference (None where either missed it)."""
+    ref = next(c for c in contenders if c.name == REFERENCE).reached_at
+    return {c.name: (ref[1] / c.reached_at[1] if ref and c.reached_at else None) for c in contenders}
+
+
+def print_table(contenders: list[Contender], config: TrainConfig, flops: float, peaks: dict) -> None:
+    ratios = speedup(contenders)
+    print(f"\nseed {config.seed}")
+    print(f"{'contender':<26} {'steps':>6} {'seconds':>8} {'img/s':>7} {'MFU':>6}  vs reference (fp32)")
     for c in contenders:
         ips = c.trainer.step * config.batch_size / c.train_seconds
         mfu = ips * flops / peaks[c.trainer.precision]
@@ -221,13 +203,76 @@ def main() -> None:
             )
             continue
         steps, seconds = c.reached_at
-        ratio = f"{ref_time / seconds:.2f}x faster" if ref_time else "reference did not reach the target"
+        ratio = f"{ratios[c.name]:.2f}x faster" if ratios[c.name] else "reference did not reach the target"
         of_fp32 = ips * flops / peaks["fp32"]
         of_fp32 = "" if c.trainer.precision == "fp32" else f"; {of_fp32:.1%} of the fp32 peak"
         print(
             f"{c.name:<26} {steps:>6} {seconds:>8.1f} {ips:>7.0f} {mfu:>6.1%}  {ratio} "
             f"(MFU of the {c.trainer.precision} peak{of_fp32})"
         )
+
+
+def seed_summary(per_seed: list[list[Contender]]) -> list[str]:
+    """Per contender over the seeds: median and range of steps to target and of the speed-up."""
+    lines = [
+        f"\nover {len(per_seed)} seeds: median [min, max]; a seed that missed the target counts as missed"
+    ]
+    for i, name in enumerate(c.name for c in per_seed[0]):
+        races = [contenders[i] for contenders in per_seed]
+        ratios = [speedup(contenders)[name] for contenders in per_seed]
+        reached = [c.reached_at[0] for c in races if c.reached_at]
+        steps = f"{statistics.median(reached):.0f} [{min(reached)}, {max(reached)}]" if reached else "-"
+        got = [r for r in ratios if r is not None]
+        ratio = f"{statistics.median(got):.2f}x [{min(got):.2f}, {max(got):.2f}]" if got else "-"
+        missed = len(races) - len(reached)
+        lines.append(
+            f"{name:<26} steps to target {steps}; vs reference {ratio}"
+            + (f"; missed on {missed} seed(s)" if missed else "")
+        )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=200, help="steps between held-out evaluations")
+    ap.add_argument("--seed", type=int, default=0, help="the first seed")
+    ap.add_argument("--seeds", type=int, default=1, help="how many seeds, from --seed on (median and range)")
+    ap.add_argument("--reference-bf16", action="store_true", help="also the reference under bf16 autocast")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop earlier (a smoke run)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = base_config()
+    config = replace(base, model=replace(base.model, **CELL))
+    target, n_seeds = target_loss()
+    max_steps = min(args.max_steps or config.steps, config.steps)
+    if max_steps < 1 or args.every < 1 or args.seeds < 1:
+        ap.error("--max-steps, --every and --seeds must be positive")
+    flops = training_flops_per_image(config.model)
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, bf16 matrix instructions: {cpu_bf16_matmul()}"
+    )
+    seeds = range(args.seed, args.seed + args.seeds)
+    print(
+        f"cell: ratio {CELL['mask_ratio']}, decoder depth {CELL['decoder_depth']}, widths "
+        f"{config.model.embed_dim}/{config.model.decoder_embed_dim}, batch {config.batch_size}, "
+        f"lr {config.lr}, schedule over {config.steps} steps, seeds {', '.join(map(str, seeds))}"
+    )
+    print(
+        f"target held-out loss {target:.5f} = {TARGET_FACTOR} x the shipped {n_seeds}-seed mean at "
+        f"{config.steps} steps; analytic {flops / 1e6:.1f} MFLOP per training image; matmul peak "
+        f"fp32 {peaks['fp32'] / 1e9:.0f}, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s",
+        flush=True,
+    )
+    per_seed = []
+    for seed in seeds:
+        seeded = replace(config, seed=seed)
+        per_seed.append(race(seeded, target, args.every, max_steps, args.reference_bf16))
+        print_table(per_seed[-1], seeded, flops, peaks)
+    print("\n".join(seed_summary(per_seed)))
 
 
 if __name__ == "__main__":
