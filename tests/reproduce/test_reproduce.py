@@ -187,3 +187,16 @@ def test_the_reproduction_still_names_every_shipped_run():
         cell = rp.Cell(**run["cell"])
         base = replace(rp.base_config(data=cell.dataset), precision=run["config"]["precision"])
         assert rp.make_jobs(base, [run["seed"]], cells=[cell])[0].key == run["key"], run["name"]
+
+
+def test_a_job_asked_for_evaluations_records_its_loss_curve_and_times_evaluation_apart():
+    from dataclasses import replace
+
+    job = tiny_jobs()[0]
+    job = replace(job, config=replace(job.config, eval_every=4))
+    result, _ = rp.execute_job(job)
+    assert [p["step"] for p in result["curve"]] == [4, 8]  # the last step included
+    assert all(p["held_out_loss"] > 0 for p in result["curve"])
+    assert result["train_seconds"] > 0 and result["eval_seconds"] > 0
+    plain, _ = rp.execute_job(tiny_jobs()[0])
+    assert "curve" not in plain  # the shipped recipe evaluates once, after training

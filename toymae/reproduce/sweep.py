@@ -140,13 +140,16 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
     trainer.run(final_eval=bool(job.config.eval_every))
     train_seconds = time.perf_counter() - t0 - sum(h["seconds"] for h in trainer.history)
     model, spec = trainer.model, job.eval
+    t0 = time.perf_counter()
+    measured = evaluate_model(job, model)
     result = {
         "key": job.key,
         "name": job.name,
         "cell": asdict(job.cell),
         "seed": job.seed,
-        **evaluate_model(job, model),
+        **measured,
         "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - t0,
         "threads": torch.get_num_threads(),
         "precision": trainer.precision,
         "config": job.config.to_dict(),
