@@ -221,9 +221,17 @@ def seed_summary(per_seed: list[list[Contender]]) -> list[str]:
         races = [contenders[i] for contenders in per_seed]
         ratios = [speedup(contenders)[name] for contenders in per_seed]
         reached = [c.reached_at[0] for c in races if c.reached_at]
-        steps = f"{statistics.median(reached):.0f} [{min(reached)}, {max(reached)}]" if reached else "-"
+        steps = (
+            f"{statistics.median(reached):.0f} [{min(reached)}, {max(reached)}] over {len(reached)} seed(s)"
+            if reached
+            else "-"
+        )
         got = [r for r in ratios if r is not None]
-        ratio = f"{statistics.median(got):.2f}x [{min(got):.2f}, {max(got):.2f}]" if got else "-"
+        ratio = (
+            f"{statistics.median(got):.2f}x [{min(got):.2f}, {max(got):.2f}] over {len(got)} seed(s)"
+            if got
+            else "-"
+        )
         missed = len(races) - len(reached)
         lines.append(
             f"{name:<26} steps to target {steps}; vs reference {ratio}"

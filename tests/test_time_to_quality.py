@@ -22,6 +22,6 @@ def test_speedup_is_reference_seconds_over_ours_and_none_where_either_missed():
 def test_seed_summary_gives_median_and_range_and_counts_misses():
     races = [_race((2000, 50.0), (2200, 100.0)), _race((2400, 80.0), (2200, 96.0)), _race(None, (2000, 90.0))]
     ours = next(line for line in seed_summary(races) if line.startswith("ours"))
-    assert "steps to target 2200 [2000, 2400]" in ours  # median of the two seeds that reached it
-    assert "vs reference 1.60x [1.20, 2.00]" in ours
+    assert "steps to target 2200 [2000, 2400] over 2 seed(s)" in ours  # the two that reached it
+    assert "vs reference 1.60x [1.20, 2.00] over 2 seed(s)" in ours
     assert "missed on 1 seed(s)" in ours

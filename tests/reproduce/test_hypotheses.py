@@ -20,6 +20,7 @@ from bench.hypotheses import (
     markdown,
     single_seed_patterns,
 )
+from toymae.eval.hallucination import PROTOCOL
 from toymae.reproduce.blog import Cell, blog_cells
 from toymae.reproduce.sweep import base_config, make_jobs
 
@@ -63,20 +64,23 @@ def test_grid_4_trains_every_cell_the_others_the_two_depth_cells():
     )
 
 
-def _curve(name: str, seed: int, half: float, end: float) -> dict:
+def _curve(ratio: float, depth: int, seed: int, half: float, end: float) -> dict:
     return {
-        "name": f"{name}-seed{seed}",
+        "cell": asdict(Cell(ratio, depth, DATASET)),
+        "seed": seed,
         "curve": [{"step": 1600, "held_out_loss": half}, {"step": 3200, "held_out_loss": end}],
     }
 
 
 def test_the_budget_counts_as_converged_only_when_every_cell_is_within_ten_percent_halfway():
-    ok = [_curve("a", s, 0.105, 0.1) for s in range(3)] + [_curve("b", s, 0.2, 0.19) for s in range(3)]
+    ok = [_curve(0.6, 1, s, 0.105, 0.1) for s in range(3)] + [_curve(0.6, 4, s, 0.2, 0.19) for s in range(3)]
     assert budget_check(ok)["converged"]
-    late = ok[:3] + [_curve("b", s, 0.23, 0.19) for s in range(3)]  # b still falls 21% in its second half
+    late = ok[:3] + [_curve(0.6, 4, s, 0.23, 0.19) for s in range(3)]  # depth 4 still falls 21% late on
     check = budget_check(late)
-    assert not check["converged"] and check["cells"]["b"]["ratio"] == pytest.approx(0.23 / 0.19)
-    assert budget_check([{"name": "a-seed0"}]) is None  # trained without a curve: no check
+    assert not check["converged"]
+    assert check["cells"]["varied-ratio0.6-dec4"]["ratio"] == pytest.approx(0.23 / 0.19)
+    assert check["cells"]["varied-ratio0.6-dec1"]["seeds"] == 3
+    assert budget_check([{"cell": ok[0]["cell"], "seed": 0}]) is None  # trained without a curve: no check
 
 
 def _v(claim: str, state: str, labels: str = "all_cv") -> dict:
@@ -86,7 +90,8 @@ def _v(claim: str, state: str, labels: str = "all_cv") -> dict:
 def test_grid_16_holds_when_depth_or_standardised_pca_holds_and_is_refuted_only_when_both_are():
     refuted = [_v("depth", "refuted"), _v("pca2", "refuted", "pca2_std"), _v("pca2", "holds", "pca2")]
     assert decide("grid-16", refuted)[0] == "refuted"  # the raw PCA-2 variant does not decide
-    assert decide("grid-16", [_v("depth", "refuted"), _v("pca2", "holds", "pca2_std")])[0] == "holds"
+    state, deciding = decide("grid-16", [_v("depth", "refuted"), _v("pca2", "holds", "pca2_std")])
+    assert state == "holds" and deciding["claim"] == "pca2"  # the table shows the verdict that decided
     assert (
         decide("grid-16", [_v("depth", "refuted"), _v("pca2", "inconclusive", "pca2_std")])[0]
         == "inconclusive"
@@ -101,7 +106,7 @@ def test_the_loss_curve_is_reported_beside_the_verdict_not_used_as_a_gate():
     for depth, value in ((1, 0.95), (4, 0.6)):  # a clear depth drop ...
         for s in range(3):
             r = _run(0.6, depth, s, value + 0.01 * s, 0.6)
-            r.update(_curve(f"varied-ratio0.6-dec{depth}", s, 0.3, 0.1), seed=s, held_out_loss=0.1)
+            r.update(_curve(0.6, depth, s, 0.3, 0.1), name=f"d{depth}-seed{s}", held_out_loss=0.1)
             r.update(train_seconds=1.0, halluc_own={})
             runs[f"{depth}-{s}"] = r
     jobs = [SimpleNamespace(key=k) for k in runs]
@@ -163,3 +168,29 @@ def test_a_finite_pool_is_drawn_once_and_every_batch_comes_from_it():
     assert len(seen) == 2
     for batch in seen:
         assert all(any(torch.equal(img, row) for row in pool) for img in batch.flatten(1))
+
+
+def _halluc(k: int, n: int = 1000) -> dict:
+    labels = {"hallucinated": {"k": k, "rate": k / n}, "n_decidable": n}
+    return {
+        "protocol": PROTOCOL,
+        "labels": labels,
+        "blind": {"labels": {**labels, "hallucinated": {"k": 300}}},
+    }
+
+
+def test_a_hypothesis_over_all_nine_cells_reports_all_five_claims_as_the_judge_names_them():
+    runs = {}
+    for cell in blog_cells(DATASET):
+        for s in range(3):
+            r = _run(cell.mask_ratio, cell.decoder_depth, s, 0.8 + 0.01 * s, 0.6)
+            r.update(
+                name=f"{cell.name}-seed{s}", held_out_loss=0.1, train_seconds=1.0, halluc_own=_halluc(50)
+            )
+            runs[r["name"]] = r
+    judged = judge_training("grid-4", [SimpleNamespace(key=k) for k in runs], runs, Path("unused"))
+    assert set(judged["claims"]) == {"hallucination", "sweet_spot", "ratio_0.9", "depth", "pca2"}
+    assert all(v is not None for v in judged["claims"].values()), judged["claims"]
+    assert judged["claims"]["hallucination"]["state"] == "holds"  # 0.05 of 3,000, inside "sometimes"
+    assert judged["judged"]["claim"] == "sweet_spot" and "budget" not in judged  # no curves: no check
+    assert {v["protocol"] for v in judged["verdicts"]} == {"mean", PROTOCOL}

@@ -189,14 +189,30 @@ def test_the_reproduction_still_names_every_shipped_run():
         assert rp.make_jobs(base, [run["seed"]], cells=[cell])[0].key == run["key"], run["name"]
 
 
-def test_a_job_asked_for_evaluations_records_its_loss_curve_and_times_evaluation_apart():
+def test_a_job_asked_for_evaluations_records_its_loss_curve_and_times_evaluation_apart(monkeypatch):
+    import time
     from dataclasses import replace
+
+    from toymae.train import Trainer
 
     job = tiny_jobs()[0]
     job = replace(job, config=replace(job.config, eval_every=4))
+    evaluate = Trainer.evaluate
+
+    def slow_evaluate(self):
+        row = evaluate(self)
+        time.sleep(0.5)
+        row["seconds"] += 0.5
+        return row
+
+    monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
+    t0 = time.perf_counter()
     result, _ = rp.execute_job(job)
+    wall = time.perf_counter() - t0
     assert [p["step"] for p in result["curve"]] == [4, 8]  # the last step included
     assert all(p["held_out_loss"] > 0 for p in result["curve"])
-    assert result["train_seconds"] > 0 and result["eval_seconds"] > 0
+    assert 0 < result["train_seconds"] < wall - 1.0  # the two slowed evaluations are not training
+    assert result["eval_seconds"] >= 1.0
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
     plain, _ = rp.execute_job(tiny_jobs()[0])
     assert "curve" not in plain  # the shipped recipe evaluates once, after training

@@ -26,7 +26,9 @@ from toymae.reproduce.report import portable_command, run_meta, write_reports
 from toymae.reproduce.sweep import EvalSpec, Job, evaluate_model
 
 SEEDS_DIR = "seeds"  # seeds other than 0 ship here, beside the seed-0 files the dashboard lists
-TRAINING_KEYS = ("key", "name", "cell", "seed", "train_seconds", "threads", "precision", "config", "eval")
+TRAINING_KEYS = (
+    *("key", "name", "cell", "seed", "train_seconds", "threads", "precision", "config", "eval", "curve"),
+)
 
 
 def job_of(record: dict) -> Job:

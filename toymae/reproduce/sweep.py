@@ -138,7 +138,8 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
     # Evaluated below, on the sweep's larger sets. A config that asks for evaluations during training
     # also gets one at its last step: its loss curve ("curve") is a convergence check on the budget.
     trainer.run(final_eval=bool(job.config.eval_every))
-    train_seconds = time.perf_counter() - t0 - sum(h["seconds"] for h in trainer.history)
+    curve_seconds = sum(h.get("seconds", 0.0) for h in trainer.history)  # a fresh trainer: this run's
+    train_seconds = time.perf_counter() - t0 - curve_seconds
     model, spec = trainer.model, job.eval
     t0 = time.perf_counter()
     measured = evaluate_model(job, model)
@@ -149,7 +150,7 @@ def execute_job(job: Job, extra: Callable[[Job, torch.nn.Module], dict] | None =
         "seed": job.seed,
         **measured,
         "train_seconds": train_seconds,
-        "eval_seconds": time.perf_counter() - t0,
+        "eval_seconds": time.perf_counter() - t0 + curve_seconds,
         "threads": torch.get_num_threads(),
         "precision": trainer.precision,
         "config": job.config.to_dict(),
