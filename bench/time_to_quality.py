@@ -147,17 +147,16 @@ class Contender:
 
 
 def race(
-    config: TrainConfig, target: float, every: int, max_steps: int, reference_bf16: bool
+    config: TrainConfig, target: float, every: int, max_steps: int, reference_bf16: bool, fp32: bool = True
 ) -> list[Contender]:
     """The contenders train on ``config``'s seed round-robin until each reaches ``target`` or the cap."""
     spec = EvalSpec()
     held_out_images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
     auto = Trainer(config, device="cpu")
-    fp32 = Trainer(replace(config, precision="fp32"), device="cpu")
-    contenders = [
-        Contender(f"toymae (auto: {auto.precision})", auto, toymae_held_out(auto)),
-        Contender("toymae (fp32)", fp32, toymae_held_out(fp32)),
-    ]
+    contenders = [Contender(f"toymae (auto: {auto.precision})", auto, toymae_held_out(auto))]
+    if fp32 and auto.precision != "fp32":
+        full = Trainer(replace(config, precision="fp32"), device="cpu")
+        contenders.append(Contender("toymae (fp32)", full, toymae_held_out(full)))
     ref = ReferenceTrainer(config)
     contenders.append(Contender(REFERENCE, ref, ref.held_out_loss))
     if reference_bf16:
@@ -246,6 +245,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="the first seed")
     ap.add_argument("--seeds", type=int, default=1, help="how many seeds, from --seed on (median and range)")
     ap.add_argument("--reference-bf16", action="store_true", help="also the reference under bf16 autocast")
+    ap.add_argument("--no-fp32", action="store_true", help="leave out toymae (fp32) when auto is bf16")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--max-steps", type=int, default=None, help="stop earlier (a smoke run)")
     args = ap.parse_args()
@@ -278,7 +278,7 @@ def main() -> None:
     per_seed = []
     for seed in seeds:
         seeded = replace(config, seed=seed)
-        per_seed.append(race(seeded, target, args.every, max_steps, args.reference_bf16))
+        per_seed.append(race(seeded, target, args.every, max_steps, args.reference_bf16, not args.no_fp32))
         print_table(per_seed[-1], seeded, flops, peaks)
     print("\n".join(seed_summary(per_seed)))
 
