@@ -55,8 +55,10 @@ def test_each_hypothesis_changes_exactly_its_named_fields(name):
     assert keys.isdisjoint(j.key for j in make_jobs(hypothesis_config("baseline"), range(3), cells=cells))
 
 
-def test_grid_4_trains_every_cell_the_others_the_two_depth_cells():
-    assert hypothesis_cells("grid-4") == blog_cells(DATASET)
+def test_grid_4_trains_the_ratio_sweep_the_others_the_two_depth_cells():
+    assert [(c.mask_ratio, c.decoder_depth) for c in hypothesis_cells("grid-4")] == [
+        (r, 2) for r in (0.1, 0.5, 0.6, 0.7, 0.8, 0.9)
+    ]
     assert hypothesis_cells("grid-16") == CELLS == hypothesis_cells("norm-pix")
     assert (
         hypothesis_config("grid-16").model.grid_size == 16
