@@ -37,8 +37,12 @@ def field(col, k: str):
     return col.selectbox(tf.LABELS[k], tf.CHOICES[k], key=f"t_{k}")
 
 
-if "t_steps" not in st.session_state:
+linked = tf.values_from_params(st.query_params.to_dict())  # a link's settings (a hypothesis to train)
+if "t_steps" not in st.session_state:  # a session's first visit: the first preset, then the link's settings
     fill_form(tf.PRESETS[0])
+    st.session_state.update({f"t_{k}": v for k, v in linked.items()})
+if linked:
+    st.info(tf.linked_note(linked), icon=":material/link:")
 with st.container(border=True):
     preset = st.radio("Preset", tf.PRESETS, key="t_preset", horizontal=True, on_change=fill_form)
     st.caption(tf.PRESET_HELP[preset])

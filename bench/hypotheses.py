@@ -227,6 +227,10 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
     return {
         "hypothesis": name,
         "change": HYPOTHESES[name][0],
+        "dataset": DATASET,
+        # What the hypothesis changes in the recipe (the Reproduce page's Train link); a loss curve is
+        # a measurement, not a change.
+        "edits": {k: v for k, v in HYPOTHESES[name][1].items() if k != "eval_every"},
         "rule": RULES[name],
         "state": state,
         "seeds": sorted({r["seed"] for r in runs}),

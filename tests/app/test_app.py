@@ -186,3 +186,14 @@ def test_reproduce_page_shows_each_datasets_sweep_and_every_verdict(data):
     cells = [v for c in matrix.columns if " · " in c for v in matrix[c] if v != "—"]
     # A one-seed difference has no interval, and then the verdict can only be inconclusive.
     assert cells and all(v[:1] in "✓✗?" and ("[" in v or v.startswith("?")) for v in cells)
+
+
+def test_a_link_sets_up_the_train_form_and_says_what_it_set():
+    at = app("train", data="varied", decoder_depth="4", decoder_embed_dim="64", steps="99999", bogus="1")
+    assert not at.exception
+    note = next(i.value for i in at.info if "Settings from this link" in i.value)
+    assert "decoder width 64" in note and "decoder depth 4" in note and "dataset varied" in note
+    assert "steps" not in note  # out of range: the preset's steps stay
+    assert at.session_state["t_decoder_embed_dim"] == 64 and at.session_state["t_data"] == "varied"
+    assert at.session_state["t_steps"] == 3200
+    assert not at.button(key="start").disabled  # a valid run, ready to start

@@ -501,3 +501,30 @@ def test_seed_files_offer_only_the_seeds_that_are_there(tmp_path):
     assert set(seed_files(folder)) == {("m-a", 0), ("m-b", 0), ("m-a", 1)}
     (folder / "seeds" / "m-a-seed1.safetensors").unlink()  # as in a wheel, which ships seed 0 only
     assert set(seed_files(folder)) == {("m-a", 0), ("m-b", 0)}
+
+
+def test_a_training_hypothesis_links_to_the_train_page_only_when_the_form_can_express_it():
+    from toymae.app import reproduce_view as rv
+    from toymae.app import train_form as tf
+
+    assert tf.values_from_params({"decoder_embed_dim": "64", "lr": "0.004", "steps": "0", "data": "x"}) == {
+        "decoder_embed_dim": 64,
+        "lr": 4e-3,
+    }
+    wide = {
+        "hypothesis": "wide-decoder",
+        "state": "refuted",
+        "dataset": "varied",
+        "edits": {"decoder_embed_dim": 64},
+    }
+    link = rv.try_hypothesis(wide, set())
+    assert link.page == "train" and link.promise == tf.LINKED
+    assert link.params == {
+        "data": "varied",
+        "mask_ratio": "0.6",
+        "decoder_depth": "4",
+        "decoder_embed_dim": "64",
+    }
+    assert rv.try_hypothesis({**wide, "edits": {"train_pool": 2000}}, set()) is None  # not on the form
+    assert rv.try_hypothesis({**wide, "edits": {"image_size": 64}}, set()) is None
+    assert rv.try_hypothesis({k: v for k, v in wide.items() if k != "edits"}, set()) is None

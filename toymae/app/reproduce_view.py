@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from toymae.app.tour import TryThis
+from toymae.app.train_form import LINKED, values_from_params
 from toymae.reproduce.claims import CEILING, MARK, MIN_GAIN, PCA2_JUDGED, STATES, verdict_table
 from toymae.shipped import shipped_path
 
@@ -180,7 +181,7 @@ def try_hypothesis(h: dict | None, shipped: set[str]) -> TryThis | None:
     elif name == "baseline":
         data, params = "varied", {"rep_protocol": "mean", "rep_labels": "all_cv"}
     else:
-        return None
+        return train_hypothesis(h)
     prefix = "" if data == "default" else f"{data}-"
     a, b = f"{prefix}ratio0.6-dec1", f"{prefix}ratio0.6-dec4"
     if not {a, b} <= shipped:
@@ -189,3 +190,17 @@ def try_hypothesis(h: dict | None, shipped: set[str]) -> TryThis | None:
     return TryThis(
         label, "representations", {"rep_data": data, "rep_a": a, "rep_b": b, **params}, "decoder depth 4"
     )
+
+
+def train_hypothesis(h: dict) -> TryThis | None:
+    """A link to the Train page set up as ``h``'s decoder-depth-4 model (its rule compares it with depth
+    1), when the form can express what the hypothesis changes; None otherwise (a finite pool, a new grid)."""
+    edits = h.get("edits")
+    if edits is None:
+        return None
+    settings = {"data": h.get("dataset", "varied"), "mask_ratio": "0.6", "decoder_depth": "4"}
+    settings |= {k: str(v) for k, v in edits.items()}
+    if set(values_from_params(settings)) != set(settings):
+        return None
+    label = f"train `{h['hypothesis']}` ({MARK[h['state']]}) yourself: its decoder-depth-4 model"
+    return TryThis(label, "train", settings, LINKED)

@@ -95,6 +95,37 @@ def form_values(config: TrainConfig) -> dict:
     }
 
 
+def values_from_params(params: dict[str, str]) -> dict:
+    """The form's values that a link sets (``?decoder_embed_dim=64&data=varied``): each one a choice the
+    form offers (steps and seed: a number in range); anything else in the link is left out."""
+    out = {}
+    for k, text in params.items():
+        if k in CHOICES:
+            match = [c for c in CHOICES[k] if str(c) == text]
+            if match:
+                out[k] = match[0]
+        elif k in ("steps", "seed") and text.isdigit():
+            n = int(text)
+            if (1 <= n <= MAX_STEPS) if k == "steps" else (0 <= n <= 10_000):
+                out[k] = n
+    return out
+
+
+LINKED = "Settings from this link"
+
+
+def linked_note(values: dict) -> str:
+    """What a link set on the form, in words."""
+    return (
+        f"{LINKED}: "
+        + ", ".join(
+            f"{LABELS[k].lower()} {v:g}" if isinstance(v, float) else f"{LABELS[k].lower()} {v}"
+            for k, v in values.items()
+        )
+        + " (the rest is the preset's)."
+    )
+
+
 def config_from_form(preset: str, values: dict) -> TrainConfig:
     """The preset's config with the form's values on top; ValueError says what is wrong, in words."""
     steps = int(values["steps"])
