@@ -202,7 +202,7 @@ def judge_training(name: str, jobs: list, done: dict, out_dir: Path) -> dict:
         state = (
             "holds" if state == "holds" and grows else ("refuted" if state == "refuted" else "inconclusive")
         )
-    summary = v["summary"] if v else "no finished runs"
+    summary = v["summary"] if v else f"{len(runs)} of {len(jobs)} runs finished: not every deciding cell yet"
     if g := extra.get("gap_growth"):
         ci = f" [{g['ci95'][0]:+.4f}, {g['ci95'][1]:+.4f}]" if g["ci95"] else ""
         summary += f"; loss-gap growth (depth 4 - depth 1) {g['mean']:+.4f}{ci}"
