@@ -432,6 +432,7 @@ def main() -> None:
     ap.add_argument("--only", default="finite-pool,wide-decoder", help="training hypotheses, in order")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="local processes, one thread each")
+    ap.add_argument("--threads", type=int, help="torch threads per job (default: cores / workers)")
     ap.add_argument("--results", default="checkpoints/results.json", help="shipped runs, all seeds")
     ap.add_argument("--write", metavar="DIR", help="write hypotheses.json and README.md here")
     ap.add_argument("--finished-only", action="store_true", help="train nothing: judge what has finished")
@@ -452,7 +453,9 @@ def main() -> None:
 
     write()
     for name in names:
-        jobs = make_jobs(hypothesis_config(name), range(args.seeds), cells=hypothesis_cells(name))
+        jobs = make_jobs(
+            hypothesis_config(name), range(args.seeds), cells=hypothesis_cells(name), threads=args.threads
+        )
         print(f"{name}: {HYPOTHESES[name][0]} ({len(jobs)} jobs)", file=sys.stderr, flush=True)
         if not args.finished_only:
             run_sweep(jobs, out_dir, LocalExecutor(workers=args.workers))
