@@ -46,7 +46,7 @@ if linked:
 with st.container(border=True):
     preset = st.radio("Preset", tf.PRESETS, key="t_preset", horizontal=True, on_change=fill_form)
     st.caption(tf.PRESET_HELP[preset])
-    with st.expander("Settings (change any: the run is then custom)"):
+    with st.expander("Settings (change any: the run is then custom)", expanded=bool(linked)):
         values = {k: field(col, k) for col, k in zip(st.columns(5) + st.columns(5), tf.LABELS, strict=True)}
     config, problem = tf.checked_config(preset, values)
     problem = problem or slot.refusal(owner)
