@@ -11,7 +11,7 @@ import streamlit as st
 
 from app_pages.models import TRAINED_HERE
 from toymae.app import train_form as tf
-from toymae.app.training_server import MAX_STEPS, server_slot
+from toymae.app.training_server import server_slot
 
 st.title("Train")
 slot = server_slot()  # one per server: a second user sees who is training instead of halving everyone's speed
@@ -31,9 +31,9 @@ def fill_form(preset: str | None = None) -> None:
 
 
 def field(col, k: str):
-    if k in ("steps", "seed"):
-        lo, hi, step = (1, MAX_STEPS, 50) if k == "steps" else (0, 10_000, 1)
-        return col.number_input(tf.LABELS[k], lo, hi, step=step, key=f"t_{k}")
+    if k in tf.NUMBER_RANGES:
+        lo, hi = tf.NUMBER_RANGES[k]
+        return col.number_input(tf.LABELS[k], lo, hi, step=50 if k == "steps" else 1, key=f"t_{k}")
     return col.selectbox(tf.LABELS[k], tf.CHOICES[k], key=f"t_{k}")
 
 

@@ -47,6 +47,7 @@ CHOICES: dict[str, tuple] = {
     "batch_size": (32, 64, 128),
     "data": tuple(DATASETS),
 }
+NUMBER_RANGES = {"steps": (1, MAX_STEPS), "seed": (0, 10_000)}  # the form's number fields, inclusive
 LABELS = {
     "mask_ratio": "Mask ratio",
     "decoder_depth": "Decoder depth",
@@ -104,10 +105,10 @@ def values_from_params(params: dict[str, str]) -> dict:
             match = [c for c in CHOICES[k] if str(c) == text]
             if match:
                 out[k] = match[0]
-        elif k in ("steps", "seed") and text.isdigit():
-            n = int(text)
-            if (1 <= n <= MAX_STEPS) if k == "steps" else (0 <= n <= 10_000):
-                out[k] = n
+        elif k in NUMBER_RANGES and text.isdigit():
+            lo, hi = NUMBER_RANGES[k]
+            if lo <= int(text) <= hi:
+                out[k] = int(text)
     return out
 
 
