@@ -164,6 +164,24 @@ def test_cpu_attention_equals_pytorch_sdpa(padded):
     assert torch.allclose(attn(x, attendable), expected, atol=1e-5)
 
 
+def test_bf16_attention_softmax_equals_an_fp32_softmax_rounded_to_bf16():
+    """Under bf16 autocast the attention's softmax runs in bf16, which is only sound while the CPU
+    kernel accumulates in fp32: then its probabilities are the fp32 ones rounded (but for a rare
+    last-bit tie) and its gradient errs little more than bf16's own rounding."""
+    gen = torch.Generator().manual_seed(0)
+    scores = (torch.randn(8, 4, 65, 65, generator=gen) * 3).bfloat16().requires_grad_()
+    upstream = torch.randn(8, 4, 65, 65, generator=gen).bfloat16()
+    fast = scores.softmax(-1)
+    rounded = scores.float().softmax(-1).bfloat16()
+    assert (fast != rounded).float().mean() < 1e-3
+    assert (fast.float() - rounded.float()).abs().max() <= 2**-8  # one bf16 step at most
+    exact = scores.detach().double().requires_grad_()
+    (grad_exact,) = torch.autograd.grad(exact.softmax(-1), exact, upstream.double())
+    (grad_fast,) = torch.autograd.grad(fast, scores, upstream)
+    rounding = (grad_exact.bfloat16().double() - grad_exact).norm()
+    assert (grad_fast.double() - grad_exact).norm() < 2 * rounding
+
+
 def test_the_dashboards_random_mask_is_the_models(model):
     from toymae.masks import random_mask
 

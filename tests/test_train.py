@@ -108,6 +108,28 @@ def test_same_seed_same_weights():
     assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters(), strict=True))
 
 
+def test_the_fused_optimiser_updates_as_the_loop_does_up_to_rounding():
+    """The Trainer's one-kernel AdamW takes the reference's plain AdamW steps (same groups, betas,
+    decay, schedule), not some other update: fed the same gradients, both end at the same weights."""
+    cfg = tiny_config(steps=5)
+    fused, loop = Trainer(cfg, device="cpu"), Trainer(cfg, device="cpu")
+    assert fused.optimizer.defaults["fused"]
+    for group in loop.optimizer.param_groups:
+        group["fused"] = False
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        for a, b in zip(fused.model.parameters(), loop.model.parameters(), strict=True):
+            a.grad = torch.randn(a.shape, generator=gen)
+            b.grad = a.grad.clone()
+        fused.optimizer.step()
+        loop.optimizer.step()
+    for (name, a), (_, b) in zip(fused.model.named_parameters(), loop.model.named_parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), name
+    assert not torch.equal(
+        fused.model.blocks[0].attn.qkv.weight, Trainer(cfg).model.blocks[0].attn.qkv.weight
+    )
+
+
 def test_bad_train_config_is_rejected():
     with pytest.raises(ValueError, match="steps"):
         tiny_config(steps=0)

@@ -129,6 +129,9 @@ class Trainer:
             lr=config.lr,
             betas=(0.9, 0.95),
             weight_decay=config.weight_decay,
+            # One kernel for all 72 tensors instead of a Python loop over them: 0.4 ms a step
+            # instead of 2.1 on one CPU thread (docs/speed.md); same update up to rounding order.
+            fused=self.device.type in ("cpu", "cuda"),
         )
         self.data_generator = make_generator(config.seed, "train")
         self.mask_generator = make_generator(config.seed, "mask")

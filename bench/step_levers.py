@@ -1,0 +1,126 @@
+"""Training-step levers, A/B in one process: toymae's step as shipped against the same step with one
+lever undone.
+
+Levers (each a variant that undoes it):
+
+- ``fp32 softmax``: the attention softmax cast to fp32 and back under bf16 autocast (the path before);
+- ``loop AdamW``: ``torch.optim.AdamW`` without ``fused`` (a Python loop over the parameters);
+- ``both``: the step before either lever.
+
+All variants train the reproduction's default cell (ratio 0.6, decoder depth 2, widths 64/32, batch
+64) from the same seed; rounds alternate between them so machine noise hits all alike. Prints the
+median ms per step and images/s over the rounds and each variant's speed against toymae's.
+
+    python bench/step_levers.py [--threads 1] [--rounds 6] [--steps 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from toymae import model as model_module
+from toymae.reproduce.sweep import base_config
+from toymae.train import Trainer, cpu_bf16_matmul
+
+CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
+
+
+def fp32_softmax_forward(self, x: torch.Tensor, attendable: torch.Tensor | None = None) -> torch.Tensor:
+    """Attention as before the lever: the softmax cast to fp32 and back."""
+    B, N, D = x.shape
+    qkv = self.qkv(x).view(B, N, 3, self.num_heads, D // self.num_heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, D/heads)
+    attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N)
+    if attendable is not None:
+        attn = attn.masked_fill(~attendable, float("-inf"))
+    x = attn.float().softmax(dim=-1).to(v.dtype) @ v  # (B, heads, N, D/heads)
+    return self.proj(x.transpose(1, 2).reshape(B, N, D))
+
+
+@contextmanager
+def attention(forward: Callable | None):
+    """Swap the attention's forward for the duration (None keeps toymae's)."""
+    shipped = model_module.Attention.forward
+    model_module.Attention.forward = forward or shipped
+    try:
+        yield
+    finally:
+        model_module.Attention.forward = shipped
+
+
+def loop_adamw(trainer: Trainer) -> Trainer:
+    for group in trainer.optimizer.param_groups:
+        group["fused"] = False
+    trainer.optimizer.defaults["fused"] = False
+    return trainer
+
+
+VARIANTS: dict[str, tuple[Callable | None, bool]] = {  # name -> (attention forward, loop AdamW)
+    "toymae": (None, False),
+    "fp32 softmax": (fp32_softmax_forward, False),
+    "loop AdamW": (None, True),
+    "both (before)": (fp32_softmax_forward, True),
+}
+
+
+def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Seconds per step of each variant, one figure per round."""
+    base = base_config()
+    config = replace(base, model=replace(base.model, **CELL))
+    trainers = {}
+    for name, (_, loop) in VARIANTS.items():
+        trainer = Trainer(config, device="cpu")
+        trainers[name] = loop_adamw(trainer) if loop else trainer
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for name, trainer in trainers.items():
+            with attention(VARIANTS[name][0]):
+                for _ in range(warmup):
+                    trainer.train_step()
+                t = time.perf_counter()
+                for _ in range(steps):
+                    trainer.train_step()
+                times[name].append((time.perf_counter() - t) / steps)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.rounds < 1 or args.steps < 1:
+        ap.error("--rounds and --steps must be positive")
+    precision = Trainer(base_config(), device="cpu").precision
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, bf16 matrix instructions: {cpu_bf16_matmul()}, "
+        f"precision {precision}"
+    )
+    times = measure(args.rounds, args.steps)
+    batch = base_config().batch_size
+    ours = statistics.median(times["toymae"])
+    print(f"{'variant':<16} {'ms/step':>8} {'img/s':>7}  toymae's speed-up over it   (per round, ms)")
+    for name, per_round in times.items():
+        median = statistics.median(per_round)
+        rounds = ", ".join(f"{t * 1e3:.1f}" for t in per_round)
+        print(f"{name:<16} {median * 1e3:>8.2f} {batch / median:>7.0f}  {median / ours:.3f}x   ({rounds})")
+
+
+if __name__ == "__main__":
+    main()
