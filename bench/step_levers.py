@@ -31,33 +31,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toymae import model as model_module
+from toymae.config import TrainConfig
 from toymae.reproduce.sweep import base_config
-from toymae.train import Trainer, cpu_bf16_matmul
+from toymae.train import Trainer, cpu_bf16_matmul, resolve_precision
 
 CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
 
 
-def fp32_softmax_forward(self, x: torch.Tensor, attendable: torch.Tensor | None = None) -> torch.Tensor:
-    """Attention as before the lever: the softmax cast to fp32 and back."""
-    B, N, D = x.shape
-    qkv = self.qkv(x).view(B, N, 3, self.num_heads, D // self.num_heads)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, D/heads)
-    attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N)
-    if attendable is not None:
-        attn = attn.masked_fill(~attendable, float("-inf"))
-    x = attn.float().softmax(dim=-1).to(v.dtype) @ v  # (B, heads, N, D/heads)
-    return self.proj(x.transpose(1, 2).reshape(B, N, D))
+def fp32_softmax(scores: torch.Tensor) -> torch.Tensor:
+    """The attention softmax as before the lever: cast to fp32 and back."""
+    return scores.float().softmax(dim=-1).to(scores.dtype)
 
 
 @contextmanager
-def attention(forward: Callable | None):
-    """Swap the attention's forward for the duration (None keeps toymae's)."""
-    shipped = model_module.Attention.forward
-    model_module.Attention.forward = forward or shipped
+def attention_weights(softmax: Callable | None):
+    """Swap the model's attention softmax for the duration (None keeps toymae's)."""
+    shipped = model_module.attention_weights
+    model_module.attention_weights = softmax or shipped
     try:
         yield
     finally:
-        model_module.Attention.forward = shipped
+        model_module.attention_weights = shipped
 
 
 def loop_adamw(trainer: Trainer) -> Trainer:
@@ -67,18 +61,22 @@ def loop_adamw(trainer: Trainer) -> Trainer:
     return trainer
 
 
-VARIANTS: dict[str, tuple[Callable | None, bool]] = {  # name -> (attention forward, loop AdamW)
+VARIANTS: dict[str, tuple[Callable | None, bool]] = {  # name -> (attention softmax, loop AdamW)
     "toymae": (None, False),
-    "fp32 softmax": (fp32_softmax_forward, False),
+    "fp32 softmax": (fp32_softmax, False),
     "loop AdamW": (None, True),
-    "both (before)": (fp32_softmax_forward, True),
+    "both (before)": (fp32_softmax, True),
 }
+
+
+def cell_config() -> TrainConfig:
+    base = base_config()
+    return replace(base, model=replace(base.model, **CELL))
 
 
 def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
     """Seconds per step of each variant, one figure per round."""
-    base = base_config()
-    config = replace(base, model=replace(base.model, **CELL))
+    config = cell_config()
     trainers = {}
     for name, (_, loop) in VARIANTS.items():
         trainer = Trainer(config, device="cpu")
@@ -86,7 +84,7 @@ def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(rounds):
         for name, trainer in trainers.items():
-            with attention(VARIANTS[name][0]):
+            with attention_weights(VARIANTS[name][0]):
                 for _ in range(warmup):
                     trainer.train_step()
                 t = time.perf_counter()
@@ -106,14 +104,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.rounds < 1 or args.steps < 1:
         ap.error("--rounds and --steps must be positive")
-    precision = Trainer(base_config(), device="cpu").precision
+    config = cell_config()
+    precision = resolve_precision(config.precision, torch.device("cpu"))
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, bf16 matrix instructions: {cpu_bf16_matmul()}, "
         f"precision {precision}"
     )
     times = measure(args.rounds, args.steps)
-    batch = base_config().batch_size
+    batch = config.batch_size
     ours = statistics.median(times["toymae"])
     print(f"{'variant':<16} {'ms/step':>8} {'img/s':>7}  toymae's speed-up over it   (per round, ms)")
     for name, per_round in times.items():

@@ -2,25 +2,35 @@
 
 import torch
 
-from bench.step_levers import VARIANTS, attention, fp32_softmax_forward, measure
+from bench.step_levers import VARIANTS, attention_weights, fp32_softmax, measure
 from toymae import model as model_module
 
 
-def test_the_attention_swap_is_undone_even_on_error():
-    shipped = model_module.Attention.forward
+def test_the_softmax_swap_is_undone_even_on_error():
+    shipped = model_module.attention_weights
     try:
-        with attention(fp32_softmax_forward):
-            assert model_module.Attention.forward is fp32_softmax_forward
+        with attention_weights(fp32_softmax):
+            assert model_module.attention_weights is fp32_softmax
             raise RuntimeError
     except RuntimeError:
         pass
-    assert model_module.Attention.forward is shipped
+    assert model_module.attention_weights is shipped
 
 
-def test_the_fp32_softmax_variant_computes_the_same_attention_in_fp32():
+def test_the_fp32_softmax_variant_reaches_the_model_and_computes_the_same_attention_in_fp32():
     layer = model_module.Attention(32, 4)
     x = torch.randn(3, 9, 32, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(fp32_softmax_forward(layer, x), layer(x), atol=1e-6)
+    calls = []
+
+    def spy(scores):
+        calls.append(scores.shape)
+        return fp32_softmax(scores)
+
+    shipped = layer(x)
+    with attention_weights(spy):
+        swapped = layer(x)
+    assert calls == [(3, 4, 9, 9)]
+    assert torch.allclose(swapped, shipped, atol=1e-6)
 
 
 def test_measure_times_every_variant_each_round():

@@ -57,6 +57,14 @@ def random_patch_mask(
 EXPLICIT_ATTENTION_MAX_TOKENS = 512
 
 
+def attention_weights(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the keys, in the scores' precision. Under bf16 it stays bf16: the CPU kernel
+    accumulates in fp32, so its output equals an fp32 softmax rounded to bf16 (all but ~1 in 10^5
+    entries) and its gradient errs 1.5x bf16's rounding, at half the cost of casting to fp32 and back
+    (docs/speed.md)."""
+    return scores.softmax(dim=-1)
+
+
 class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int) -> None:
         super().__init__()
@@ -72,14 +80,11 @@ class Attention(nn.Module):
         # to, False = padding. None: every key is real.
         if x.device.type == "cpu" and N <= EXPLICIT_ATTENTION_MAX_TOKENS:
             # At these sizes explicit matmuls beat CPU flash attention (~1.2x in fp32), and under bf16
-            # autocast by far more: its bf16 backward is slow. Under bf16 the softmax stays bf16: the
-            # CPU kernel accumulates in fp32, so its output equals an fp32 softmax rounded to bf16
-            # (all but ~1 in 10^5 entries) and its gradient errs 1.5x bf16's rounding, at half the
-            # cost of casting to fp32 and back (docs/speed.md).
+            # autocast by far more: its bf16 backward is slow.
             attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N)
             if attendable is not None:
                 attn = attn.masked_fill(~attendable, float("-inf"))
-            x = attn.softmax(dim=-1) @ v  # (B, heads, N, D/heads)
+            x = attention_weights(attn) @ v  # (B, heads, N, D/heads)
         else:
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=attendable)
         return self.proj(x.transpose(1, 2).reshape(B, N, D))
