@@ -3,15 +3,19 @@ lever undone.
 
 Levers (each a variant that undoes it):
 
-- ``fp32 softmax``: the attention softmax cast to fp32 and back under bf16 autocast (the path before);
+- ``fp32 softmax``: every attention softmax cast to fp32 and back under bf16 autocast (the first
+  path);
+- ``bf16 softmax``: every attention softmax in bf16, short rows too (the path before toymae sent rows
+  shorter than ``BF16_SOFTMAX_MIN_KEYS`` through fp32);
 - ``loop AdamW``: ``torch.optim.AdamW`` without ``fused`` (a Python loop over the parameters);
-- ``both``: the step before either lever.
+- ``both (before)``: the step before any of them (fp32 softmax, loop AdamW).
 
 All variants train the reproduction's default cell (ratio 0.6, decoder depth 2, widths 64/32, batch
-64) from the same seed; rounds alternate between them so machine noise hits all alike. Prints the
-median ms per step and images/s over the rounds and each variant's speed against toymae's.
+64) from the same seed; short rounds alternate between them, in reversed order every other round, so
+machine noise hits all alike. Prints the median ms per step and images/s over the rounds, and toymae's
+speed-up over each variant: the median of the per-round ratios, with their quartiles.
 
-    python bench/step_levers.py [--threads 1] [--rounds 6] [--steps 40]
+    python bench/step_levers.py [--threads 1] [--rounds 30] [--steps 5]
 """
 
 from __future__ import annotations
@@ -39,8 +43,13 @@ CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
 
 
 def fp32_softmax(scores: torch.Tensor) -> torch.Tensor:
-    """The attention softmax as before the lever: cast to fp32 and back."""
+    """Every attention softmax cast to fp32 and back."""
     return scores.float().softmax(dim=-1).to(scores.dtype)
+
+
+def bf16_softmax(scores: torch.Tensor) -> torch.Tensor:
+    """Every attention softmax in the scores' precision, however short its rows."""
+    return scores.softmax(dim=-1)
 
 
 @contextmanager
@@ -64,6 +73,7 @@ def loop_adamw(trainer: Trainer) -> Trainer:
 VARIANTS: dict[str, tuple[Callable | None, bool]] = {  # name -> (attention softmax, loop AdamW)
     "toymae": (None, False),
     "fp32 softmax": (fp32_softmax, False),
+    "bf16 softmax": (bf16_softmax, False),
     "loop AdamW": (None, True),
     "both (before)": (fp32_softmax, True),
 }
@@ -78,15 +88,18 @@ def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
     """Seconds per step of each variant, one figure per round."""
     config = cell_config()
     trainers = {}
-    for name, (_, loop) in VARIANTS.items():
+    for name, (softmax, loop) in VARIANTS.items():
         trainer = Trainer(config, device="cpu")
         trainers[name] = loop_adamw(trainer) if loop else trainer
+        with attention_weights(softmax):
+            for _ in range(warmup):
+                trainer.train_step()
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for _ in range(rounds):
-        for name, trainer in trainers.items():
+    for r in range(rounds):
+        # Reversed every other round: a drift in machine speed then favours no variant.
+        for name in list(trainers) if r % 2 == 0 else list(trainers)[::-1]:
+            trainer = trainers[name]
             with attention_weights(VARIANTS[name][0]):
-                for _ in range(warmup):
-                    trainer.train_step()
                 t = time.perf_counter()
                 for _ in range(steps):
                     trainer.train_step()
@@ -97,8 +110,8 @@ def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=5)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,12 +126,20 @@ def main() -> None:
     )
     times = measure(args.rounds, args.steps)
     batch = config.batch_size
-    ours = statistics.median(times["toymae"])
-    print(f"{'variant':<16} {'ms/step':>8} {'img/s':>7}  toymae's speed-up over it   (per round, ms)")
+    print(f"{'variant':<16} {'ms/step':>8} {'img/s':>7}  toymae's speed-up over it: median [quartiles]")
     for name, per_round in times.items():
         median = statistics.median(per_round)
-        rounds = ", ".join(f"{t * 1e3:.1f}" for t in per_round)
-        print(f"{name:<16} {median * 1e3:>8.2f} {batch / median:>7.0f}  {median / ours:.3f}x   ({rounds})")
+        low, mid, high = speed_up(times["toymae"], per_round)
+        print(f"{name:<16} {median * 1e3:>8.2f} {batch / median:>7.0f}  {mid:.3f}x [{low:.3f}, {high:.3f}]")
+
+
+def speed_up(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """Quartiles of the per-round ratios theirs / ours (rounds pair variants run seconds apart)."""
+    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
+    if len(ratios) == 1:
+        return ratios[0], ratios[0], ratios[0]
+    low, mid, high = statistics.quantiles(ratios, n=4, method="inclusive")
+    return low, mid, high
 
 
 if __name__ == "__main__":

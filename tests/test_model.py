@@ -182,6 +182,39 @@ def test_bf16_attention_softmax_equals_an_fp32_softmax_rounded_to_bf16():
     assert (grad_fast.double() - grad_exact).norm() < 2 * rounding
 
 
+def test_bf16_attention_rows_shorter_than_a_vector_take_the_exact_fp32_round_trip():
+    """PyTorch's CPU bf16 softmax is slow on rows shorter than one vector; those rows go through fp32,
+    which gives exactly the fp32 probabilities rounded to bf16, and longer rows keep the bf16 kernel."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from toymae.model import BF16_SOFTMAX_MIN_KEYS, attention_weights
+
+    class SoftmaxDtypes(TorchDispatchMode):  # the precision each softmax kernel ran in
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[torch.dtype] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._softmax.default:
+                self.seen.append(args[0].dtype)
+            return func(*args, **(kwargs or {}))
+
+    gen = torch.Generator().manual_seed(0)
+    for keys in (7, 26, BF16_SOFTMAX_MIN_KEYS - 1, BF16_SOFTMAX_MIN_KEYS, 65):
+        scores = (torch.randn(4, 4, 9, keys, generator=gen) * 3).bfloat16()
+        with SoftmaxDtypes() as ran:
+            weights = attention_weights(scores)
+        assert weights.dtype == torch.bfloat16
+        if keys < BF16_SOFTMAX_MIN_KEYS:
+            assert ran.seen == [torch.float32]
+            assert torch.equal(weights, scores.float().softmax(-1).bfloat16())
+        else:
+            assert ran.seen == [torch.bfloat16]
+            assert torch.equal(weights, scores.softmax(-1))
+    fp32 = torch.randn(2, 4, 5, 5, generator=gen)
+    assert torch.equal(attention_weights(fp32), fp32.softmax(-1))
+
+
 def test_the_dashboards_random_mask_is_the_models(model):
     from toymae.masks import random_mask
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.step_levers import VARIANTS, attention_weights, fp32_softmax, measure
+from bench.step_levers import VARIANTS, attention_weights, fp32_softmax, measure, speed_up
 from toymae import model as model_module
 
 
@@ -37,3 +37,9 @@ def test_measure_times_every_variant_each_round():
     times = measure(rounds=2, steps=1, warmup=0)
     assert set(times) == set(VARIANTS)
     assert all(len(t) == 2 and min(t) > 0 for t in times.values())
+
+
+def test_speed_up_pairs_rounds_and_reports_quartiles_of_the_ratios():
+    low, mid, high = speed_up([1.0, 2.0, 1.0, 2.0, 1.0], [1.5, 2.0, 1.2, 3.0, 1.1])
+    assert (low, mid, high) == (1.1, 1.2, 1.5)
+    assert speed_up([2.0], [3.0]) == (1.5, 1.5, 1.5)

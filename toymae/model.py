@@ -57,11 +57,21 @@ def random_patch_mask(
 EXPLICIT_ATTENTION_MAX_TOKENS = 512
 
 
+# PyTorch's CPU softmax in bf16 runs a scalar path on rows shorter than one 32-lane bf16 vector:
+# 4-8 ns per entry forward and backward against about 1 in fp32 (docs/speed.md). The encoder's rows
+# are that short from mask ratio 0.6 up (26 keys or fewer of an 8 x 8 grid).
+BF16_SOFTMAX_MIN_KEYS = 32
+
+
 def attention_weights(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the keys, in the scores' precision. Under bf16 it stays bf16: the CPU kernel
-    accumulates in fp32, so its output equals an fp32 softmax rounded to bf16 (all but ~1 in 10^5
-    entries) and its gradient errs 1.5x bf16's rounding, at half the cost of casting to fp32 and back
-    (docs/speed.md)."""
+    """Softmax over the keys, returned in the scores' precision.
+
+    Under bf16 it stays bf16 where the keys fill a vector: the CPU kernel accumulates in fp32, so its
+    output equals an fp32 softmax rounded to bf16 (all but ~1 in 10^5 entries) and its gradient errs
+    1.5x bf16's rounding, at half the cost of casting to fp32 and back. Shorter rows take the fp32
+    round trip, which is exactly that rounding and, there, several times faster (docs/speed.md)."""
+    if scores.dtype == torch.bfloat16 and scores.shape[-1] < BF16_SOFTMAX_MIN_KEYS:
+        return scores.float().softmax(dim=-1).to(scores.dtype)
     return scores.softmax(dim=-1)
 
 
