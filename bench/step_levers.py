@@ -107,6 +107,15 @@ def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:
     return times
 
 
+def speed_up(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
+    """Quartiles of the per-round ratios theirs / ours (rounds pair variants run seconds apart)."""
+    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
+    if len(ratios) == 1:
+        return ratios[0], ratios[0], ratios[0]
+    low, mid, high = statistics.quantiles(ratios, n=4, method="inclusive")
+    return low, mid, high
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None)
@@ -131,15 +140,6 @@ def main() -> None:
         median = statistics.median(per_round)
         low, mid, high = speed_up(times["toymae"], per_round)
         print(f"{name:<16} {median * 1e3:>8.2f} {batch / median:>7.0f}  {mid:.3f}x [{low:.3f}, {high:.3f}]")
-
-
-def speed_up(ours: list[float], theirs: list[float]) -> tuple[float, float, float]:
-    """Quartiles of the per-round ratios theirs / ours (rounds pair variants run seconds apart)."""
-    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
-    if len(ratios) == 1:
-        return ratios[0], ratios[0], ratios[0]
-    low, mid, high = statistics.quantiles(ratios, n=4, method="inclusive")
-    return low, mid, high
 
 
 if __name__ == "__main__":

@@ -201,16 +201,20 @@ def test_bf16_attention_rows_shorter_than_a_vector_take_the_exact_fp32_round_tri
 
     gen = torch.Generator().manual_seed(0)
     for keys in (7, 26, BF16_SOFTMAX_MIN_KEYS - 1, BF16_SOFTMAX_MIN_KEYS, 65):
-        scores = (torch.randn(4, 4, 9, keys, generator=gen) * 3).bfloat16()
+        scores = (torch.randn(4, 4, 9, keys, generator=gen) * 3).bfloat16().requires_grad_()
+        upstream = torch.randn(4, 4, 9, keys, generator=gen).bfloat16()
         with SoftmaxDtypes() as ran:
             weights = attention_weights(scores)
+        assert ran.seen == [torch.float32 if keys < BF16_SOFTMAX_MIN_KEYS else torch.bfloat16]
         assert weights.dtype == torch.bfloat16
-        if keys < BF16_SOFTMAX_MIN_KEYS:
-            assert ran.seen == [torch.float32]
-            assert torch.equal(weights, scores.float().softmax(-1).bfloat16())
-        else:
-            assert ran.seen == [torch.bfloat16]
-            assert torch.equal(weights, scores.softmax(-1))
+        # Either path: within one bf16 step of the exact probabilities, and a gradient that errs
+        # little more than bf16's own rounding of the exact one.
+        exact = scores.detach().double().requires_grad_()
+        assert (weights.double() - exact.softmax(-1)).abs().max() <= 2**-8
+        (grad_exact,) = torch.autograd.grad(exact.softmax(-1), exact, upstream.double())
+        (grad,) = torch.autograd.grad(weights, scores, upstream)
+        rounding = (grad_exact.bfloat16().double() - grad_exact).norm()
+        assert (grad.double() - grad_exact).norm() < 2 * rounding
     fp32 = torch.randn(2, 4, 5, 5, generator=gen)
     assert torch.equal(attention_weights(fp32), fp32.softmax(-1))
 

@@ -57,9 +57,10 @@ def random_patch_mask(
 EXPLICIT_ATTENTION_MAX_TOKENS = 512
 
 
-# PyTorch's CPU softmax in bf16 runs a scalar path on rows shorter than one 32-lane bf16 vector:
-# 4-8 ns per entry forward and backward against about 1 in fp32 (docs/speed.md). The encoder's rows
-# are that short from mask ratio 0.6 up (26 keys or fewer of an 8 x 8 grid).
+# PyTorch's CPU softmax in bf16 is slow on rows shorter than one 32-lane bf16 vector: forward and
+# backward take 11-12 ns per entry there against 4-5 ns through fp32 and back. Longer rows are mixed
+# (33-63 keys: 0.8-1.5x) and the decoder's 65 twice as fast in bf16 (docs/speed.md). The encoder's
+# rows are that short from mask ratio 0.6 up (26 keys or fewer of an 8 x 8 grid).
 BF16_SOFTMAX_MIN_KEYS = 32
 
 
@@ -69,7 +70,7 @@ def attention_weights(scores: torch.Tensor) -> torch.Tensor:
     Under bf16 it stays bf16 where the keys fill a vector: the CPU kernel accumulates in fp32, so its
     output equals an fp32 softmax rounded to bf16 (all but ~1 in 10^5 entries) and its gradient errs
     1.5x bf16's rounding, at half the cost of casting to fp32 and back. Shorter rows take the fp32
-    round trip, which is exactly that rounding and, there, several times faster (docs/speed.md)."""
+    round trip, which is exactly that rounding and, there, 2-3x faster (docs/speed.md)."""
     if scores.dtype == torch.bfloat16 and scores.shape[-1] < BF16_SOFTMAX_MIN_KEYS:
         return scores.float().softmax(dim=-1).to(scores.dtype)
     return scores.softmax(dim=-1)
