@@ -4,7 +4,8 @@ Time to quality (bench/time_to_quality.py) counts wall time until the held-out l
 target, so a recipe that gets there in fewer steps is a lever. The obvious one is the schedule's
 length: warm-up as shipped, then the cosine decay to zero over ``S`` steps instead of 3,200. For each
 length and seed this trains toymae on time to quality's cell, as users get it (precision ``auto``),
-and measures the held-out loss at the end the way time to quality does.
+and measures the held-out loss at the end the way time to quality does. ``--lr`` changes the peak
+learning rate too (a shorter schedule with a higher rate).
 
 Rule, written before the first run: a length is a candidate recipe when every seed's held-out loss
 at its end is at or under the target. A candidate is only a lead. Adopting it means re-shipping the
@@ -13,7 +14,7 @@ that.
 
 Runs one job per core, one thread each.
 
-    python bench/schedule_length.py [--steps 2000,2400] [--seeds 3]
+    python bench/schedule_length.py [--steps 2000,2400] [--seeds 3] [--lr 0.004]
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from toymae.reproduce.sweep import HELD_OUT_N, EvalSpec, base_config
 from toymae.train import Trainer, cpu_bf16_matmul
 
 
-def cell_config(steps: int, seed: int) -> TrainConfig:
-    """Time to quality's cell with the schedule over ``steps`` steps."""
+def cell_config(steps: int, seed: int, lr: float | None = None) -> TrainConfig:
+    """Time to quality's cell with the schedule over ``steps`` steps (and peak learning rate ``lr``,
+    default the recipe's)."""
     base = base_config()
-    return replace(base, model=replace(base.model, **CELL), steps=steps, seed=seed)
+    return replace(base, model=replace(base.model, **CELL), steps=steps, seed=seed, lr=lr or base.lr)
 
 
 def train_and_score(config: TrainConfig, threads: int = 1) -> dict:
@@ -70,10 +72,11 @@ def main() -> None:
     ap.add_argument("--steps", default="2000,2400", help="comma-separated schedule lengths")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     args = ap.parse_args()
     lengths = [int(s) for s in args.steps.split(",")]
-    if args.seeds < 1 or args.workers < 1 or min(lengths) < 1:
-        ap.error("--steps, --seeds and --workers must be positive")
+    if args.seeds < 1 or args.workers < 1 or min(lengths) < 1 or (args.lr is not None and args.lr <= 0):
+        ap.error("--steps, --seeds, --workers and --lr must be positive")
     target, n_seeds = target_loss()
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, bf16 matrix "
@@ -82,7 +85,8 @@ def main() -> None:
         f"{target:.5f} (1.1 x the shipped {n_seeds}-seed mean at 3,200 steps)",
         flush=True,
     )
-    configs = [cell_config(s, seed) for s in lengths for seed in range(args.seeds)]
+    configs = [cell_config(s, seed, args.lr) for s in lengths for seed in range(args.seeds)]
+    print(f"peak learning rate {configs[0].lr:g}", flush=True)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         rows = list(pool.map(train_and_score, configs))
     print(f"{'schedule':>8} {'seed':>4} {'held-out loss':>13} {'reached':>7} {'train s':>7}")

@@ -14,6 +14,7 @@ def test_only_the_schedule_length_and_seed_differ_from_time_to_qualitys_cell():
     assert {"mask_ratio": config.model.mask_ratio, "decoder_depth": config.model.decoder_depth} == CELL
     assert config.model == replace(base.model, **CELL)
     assert replace(config, model=base.model, steps=base.steps, seed=base.seed) == base
+    assert cell_config(2000, seed=0, lr=0.008) == replace(cell_config(2000, seed=0), lr=0.008)
 
 
 def test_a_length_is_a_candidate_only_when_every_seed_reaches_the_target():
