@@ -33,31 +33,30 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.time_to_quality import CELL, target_loss, toymae_held_out
+from bench import time_to_quality
+from bench.time_to_quality import CELL, held_out_images, target_loss, toymae_held_out
 from toymae.config import TrainConfig
-from toymae.data import eval_set
-from toymae.reproduce.sweep import HELD_OUT_N, EvalSpec, base_config
+from toymae.reproduce.sweep import EvalSpec
 from toymae.train import Trainer, cpu_bf16_matmul
 
 
 def cell_config(steps: int, seed: int, lr: float | None = None) -> TrainConfig:
     """Time to quality's cell with the schedule over ``steps`` steps (and peak learning rate ``lr``,
     default the recipe's)."""
-    base = base_config()
-    return replace(base, model=replace(base.model, **CELL), steps=steps, seed=seed, lr=lr or base.lr)
+    base = time_to_quality.cell_config()
+    return replace(base, steps=steps, seed=seed, lr=lr or base.lr)
 
 
 def train_and_score(config: TrainConfig, threads: int = 1) -> dict:
     """Train ``config`` to its end; the held-out loss there (time to quality's images and masks)."""
     torch.set_num_threads(threads)
-    spec = EvalSpec()
-    images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
+    images = held_out_images(config)
     trainer = Trainer(config, device="cpu")
     start = time.perf_counter()
     for _ in range(config.steps):
         trainer.train_step()
     seconds = time.perf_counter() - start
-    loss = toymae_held_out(trainer)(images, spec.data_seed)
+    loss = toymae_held_out(trainer)(images, EvalSpec().data_seed)
     return {"steps": config.steps, "seed": config.seed, "held_out_loss": loss, "seconds": seconds}
 
 

@@ -27,19 +27,15 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.time_to_quality import cell_config
 from toymae import model as model_module
-from toymae.config import TrainConfig
-from toymae.reproduce.sweep import base_config
 from toymae.train import Trainer, cpu_bf16_matmul, resolve_precision
-
-CELL = {"mask_ratio": 0.6, "decoder_depth": 2}
 
 
 def fp32_softmax(scores: torch.Tensor) -> torch.Tensor:
@@ -77,11 +73,6 @@ VARIANTS: dict[str, tuple[Callable | None, bool]] = {  # name -> (attention soft
     "loop AdamW": (None, True),
     "both (before)": (fp32_softmax, True),
 }
-
-
-def cell_config() -> TrainConfig:
-    base = base_config()
-    return replace(base, model=replace(base.model, **CELL))
 
 
 def measure(rounds: int, steps: int, warmup: int = 5) -> dict[str, list[float]]:

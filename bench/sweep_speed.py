@@ -27,7 +27,6 @@ import os
 import platform
 import queue
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.step_levers import VARIANTS, attention_weights, loop_adamw
+from bench.throughput import images_per_s
 from toymae.config import TrainConfig
 from toymae.reproduce.blog import blog_cells
 from toymae.reproduce.sweep import LocalExecutor, base_config, make_jobs
@@ -54,10 +54,7 @@ def _timed_steps(trainer: Trainer, steps: int, warmup: int) -> float:
     """Training images per second over ``steps`` steps after ``warmup`` untimed ones."""
     for _ in range(warmup):
         trainer.train_step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    return steps * trainer.config.batch_size / (time.perf_counter() - start)
+    return images_per_s(trainer.train_step, steps, trainer.config.batch_size)
 
 
 def before_images_per_s(config: TrainConfig, steps: int, warmup: int, threads: int) -> float:

@@ -52,6 +52,18 @@ REFERENCE = "reference (fp32)"
 TARGET_FACTOR = 1.1  # the convergence rule's "within 10% of the full budget's held-out loss"
 
 
+def cell_config() -> TrainConfig:
+    """The cell every time-to-quality contender trains: the shipped recipe at ``CELL``."""
+    base = base_config()
+    return replace(base, model=replace(base.model, **CELL))
+
+
+def held_out_images(config: TrainConfig) -> torch.Tensor:
+    """The sweep's held-out images (its first ``HELD_OUT_N`` probe-test images) for ``config``'s data."""
+    spec = EvalSpec()
+    return eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
+
+
 def target_loss(results: Path = ROOT / "checkpoints" / "results.json") -> tuple[float, int]:
     """(1.1 x the shipped cell's seed-mean held-out loss, number of seeds) for the default dataset."""
     rows = json.loads(results.read_text())["table"]
@@ -151,7 +163,7 @@ def race(
 ) -> list[Contender]:
     """The contenders train on ``config``'s seed round-robin until each reaches ``target`` or the cap."""
     spec = EvalSpec()
-    held_out_images = eval_set(spec.probe_test, config.data, spec.data_seed, "probe-test").images[:HELD_OUT_N]
+    images = held_out_images(config)
     auto = Trainer(config, device="cpu")
     contenders = [Contender(f"toymae (auto: {auto.precision})", auto, toymae_held_out(auto))]
     if fp32 and auto.precision != "fp32":
@@ -171,7 +183,7 @@ def race(
             for _ in range(steps):
                 c.trainer.train_step()
             c.train_seconds += time.perf_counter() - t
-            c.last_loss = c.held_out(held_out_images, spec.data_seed)
+            c.last_loss = c.held_out(images, spec.data_seed)
             if c.last_loss <= target:
                 c.reached_at = (c.trainer.step, c.train_seconds)
         print(
@@ -251,8 +263,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    base = base_config()
-    config = replace(base, model=replace(base.model, **CELL))
+    config = cell_config()
     target, n_seeds = target_loss()
     max_steps = min(args.max_steps or config.steps, config.steps)
     if max_steps < 1 or args.every < 1 or args.seeds < 1:
