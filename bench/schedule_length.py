@@ -5,7 +5,8 @@ target, so a recipe that gets there in fewer steps is a lever. The obvious one i
 length: warm-up as shipped, then the cosine decay to zero over ``S`` steps instead of 3,200. For each
 length and seed this trains toymae on time to quality's cell, as users get it (precision ``auto``),
 and measures the held-out loss at the end the way time to quality does. ``--lr`` changes the peak
-learning rate too (a shorter schedule with a higher rate).
+learning rate too (a shorter schedule with a higher rate), and ``--batch`` the batch size (a larger
+batch trains more images a second; at ``--steps`` 1600 ``--batch`` 128 it sees the recipe's images).
 
 Rule, written before the first run: a length is a candidate recipe when every seed's held-out loss
 at its end is at or under the target. A candidate is only a lead. Adopting it means re-shipping the
@@ -14,7 +15,7 @@ that.
 
 Runs one job per core, one thread each.
 
-    python bench/schedule_length.py [--steps 2000,2400] [--seeds 3] [--lr 0.004]
+    python bench/schedule_length.py [--steps 2000,2400] [--seeds 3] [--lr 0.004] [--batch 64]
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from toymae.reproduce.sweep import EvalSpec
 from toymae.train import Trainer, cpu_bf16_matmul
 
 
-def cell_config(steps: int, seed: int, lr: float | None = None) -> TrainConfig:
-    """Time to quality's cell with the schedule over ``steps`` steps (and peak learning rate ``lr``,
-    default the recipe's)."""
+def cell_config(steps: int, seed: int, lr: float | None = None, batch_size: int | None = None) -> TrainConfig:
+    """Time to quality's cell with the schedule over ``steps`` steps (and peak learning rate ``lr``
+    and ``batch_size``, by default the recipe's)."""
     base = time_to_quality.cell_config()
-    return replace(base, steps=steps, seed=seed, lr=lr or base.lr)
+    return replace(base, steps=steps, seed=seed, lr=lr or base.lr, batch_size=batch_size or base.batch_size)
 
 
 def train_and_score(config: TrainConfig, threads: int = 1) -> dict:
@@ -72,10 +73,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
     args = ap.parse_args()
     lengths = [int(s) for s in args.steps.split(",")]
-    if args.seeds < 1 or args.workers < 1 or min(lengths) < 1 or (args.lr is not None and args.lr <= 0):
-        ap.error("--steps, --seeds, --workers and --lr must be positive")
+    optional = [v for v in (args.lr, args.batch) if v is not None]
+    if min([args.seeds, args.workers, *lengths, *optional]) <= 0:
+        ap.error("--steps, --seeds, --workers, --lr and --batch must be positive")
     target, n_seeds = target_loss()
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, bf16 matrix "
@@ -84,8 +87,8 @@ def main() -> None:
         f"{target:.5f} (1.1 x the shipped {n_seeds}-seed mean at 3,200 steps)",
         flush=True,
     )
-    configs = [cell_config(s, seed, args.lr) for s in lengths for seed in range(args.seeds)]
-    print(f"peak learning rate {configs[0].lr:g}", flush=True)
+    configs = [cell_config(s, seed, args.lr, args.batch) for s in lengths for seed in range(args.seeds)]
+    print(f"peak learning rate {configs[0].lr:g}, batch {configs[0].batch_size}", flush=True)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         rows = list(pool.map(train_and_score, configs))
     print(f"{'schedule':>8} {'seed':>4} {'held-out loss':>13} {'reached':>7} {'train s':>7}")

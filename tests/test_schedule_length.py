@@ -15,6 +15,8 @@ def test_only_the_schedule_length_and_seed_differ_from_time_to_qualitys_cell():
     assert config.model == replace(base.model, **CELL)
     assert replace(config, model=base.model, steps=base.steps, seed=base.seed) == base
     assert cell_config(2000, seed=0, lr=0.008) == replace(cell_config(2000, seed=0), lr=0.008)
+    assert cell_config(1600, seed=0, batch_size=128) == replace(cell_config(1600, seed=0), batch_size=128)
+    assert cell_config(1600, seed=0).batch_size == base.batch_size
 
 
 def test_a_length_is_a_candidate_only_when_every_seed_reaches_the_target():
