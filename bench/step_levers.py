@@ -35,12 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.time_to_quality import cell_config
 from toymae import model as model_module
+from toymae.model import softmax_through_fp32 as fp32_softmax  # every row, however long
 from toymae.train import Trainer, cpu_bf16_matmul, resolve_precision
-
-
-def fp32_softmax(scores: torch.Tensor) -> torch.Tensor:
-    """Every attention softmax cast to fp32 and back."""
-    return scores.float().softmax(dim=-1).to(scores.dtype)
 
 
 def bf16_softmax(scores: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,11 @@ EXPLICIT_ATTENTION_MAX_TOKENS = 512
 BF16_SOFTMAX_MIN_KEYS = 32
 
 
+def softmax_through_fp32(scores: torch.Tensor) -> torch.Tensor:
+    """Softmax over the keys computed in fp32 and returned in the scores' precision."""
+    return scores.float().softmax(dim=-1).to(scores.dtype)
+
+
 def attention_weights(scores: torch.Tensor) -> torch.Tensor:
     """Softmax over the keys, returned in the scores' precision.
 
@@ -72,7 +77,7 @@ def attention_weights(scores: torch.Tensor) -> torch.Tensor:
     1.5x bf16's rounding, at half the cost of casting to fp32 and back. Shorter rows take the fp32
     round trip, which is exactly that rounding and, there, 2-3x faster (docs/speed.md)."""
     if scores.dtype == torch.bfloat16 and scores.shape[-1] < BF16_SOFTMAX_MIN_KEYS:
-        return scores.float().softmax(dim=-1).to(scores.dtype)
+        return softmax_through_fp32(scores)
     return scores.softmax(dim=-1)
 
 
